@@ -1,0 +1,164 @@
+"""The post-LayerNorm transformer block of BERT/ELECTRA.
+
+Sub-layer names mirror the official checkpoint layout
+(`encoder/layer_i/attention/self/{query,key,value}`, `attention/output/dense`, ...),
+and every dense kernel is stored as [in, out], so converters are a name table.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from keras_electra.layers.initializers import activation, truncated_normal
+from keras_electra.layers.random import Dropout
+
+# The official code adds -10000 to the scores of padding keys; kept for parity.
+MASK_BIAS = -10000.0
+
+
+def _dense(units: int, name: str, initializer_range: float, dtype) -> keras.layers.Dense:
+    return keras.layers.Dense(
+        units, kernel_initializer=truncated_normal(initializer_range), name=name, dtype=dtype
+    )
+
+
+@keras.saving.register_keras_serializable(package="keras_electra")
+class SelfAttention(keras.layers.Layer):
+    """Multi-head self-attention with separate [H, H] query/key/value kernels."""
+
+    def __init__(
+        self,
+        hidden_size: int,
+        num_heads: int,
+        attention_dropout: float = 0.1,
+        initializer_range: float = 0.02,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.hidden_size = hidden_size
+        self.num_heads = num_heads
+        self.head_size = hidden_size // num_heads
+        self.attention_dropout = attention_dropout
+        self.initializer_range = initializer_range
+        policy = self.dtype_policy
+        self.query = _dense(hidden_size, "query", initializer_range, policy)
+        self.key = _dense(hidden_size, "key", initializer_range, policy)
+        self.value = _dense(hidden_size, "value", initializer_range, policy)
+        self.dropout = Dropout(attention_dropout, dtype=policy)
+
+    def build(self, hidden_shape, attention_bias_shape=None) -> None:
+        for layer in (self.query, self.key, self.value):
+            layer.build(hidden_shape)
+        self.built = True
+
+    def _split_heads(self, x, batch, length):
+        x = ops.reshape(x, (batch, length, self.num_heads, self.head_size))
+        return ops.transpose(x, (0, 2, 1, 3))
+
+    def call(self, hidden, attention_bias, training: bool | None = None):
+        batch, length = ops.shape(hidden)[0], ops.shape(hidden)[1]
+        q = self._split_heads(self.query(hidden), batch, length)
+        k = self._split_heads(self.key(hidden), batch, length)
+        v = self._split_heads(self.value(hidden), batch, length)
+        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
+        # Softmax in float32 even under mixed precision: it is where fp16 overflows.
+        scores = ops.cast(scores, "float32") * (1.0 / self.head_size**0.5) + attention_bias
+        probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
+        probs = self.dropout(probs, training=training)
+        context = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))
+        return ops.reshape(context, (batch, length, self.hidden_size))
+
+    def compute_output_shape(self, hidden_shape, attention_bias_shape=None):
+        return hidden_shape
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "hidden_size": self.hidden_size,
+            "num_heads": self.num_heads,
+            "attention_dropout": self.attention_dropout,
+            "initializer_range": self.initializer_range,
+        }
+
+
+@keras.saving.register_keras_serializable(package="keras_electra")
+class TransformerBlock(keras.layers.Layer):
+    """Attention → dense → dropout → residual LayerNorm → FFN → dropout → residual LayerNorm."""
+
+    def __init__(
+        self,
+        hidden_size: int,
+        num_heads: int,
+        intermediate_size: int,
+        hidden_act: str = "gelu",
+        hidden_dropout: float = 0.1,
+        attention_dropout: float = 0.1,
+        layer_norm_eps: float = 1e-12,
+        initializer_range: float = 0.02,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.hidden_size = hidden_size
+        self.num_heads = num_heads
+        self.intermediate_size = intermediate_size
+        self.hidden_act = hidden_act
+        self.hidden_dropout = hidden_dropout
+        self.attention_dropout = attention_dropout
+        self.layer_norm_eps = layer_norm_eps
+        self.initializer_range = initializer_range
+        policy = self.dtype_policy
+        self.attention = SelfAttention(
+            hidden_size, num_heads, attention_dropout, initializer_range,
+            name="attention", dtype=policy,
+        )
+        self.attention_output_dense = _dense(hidden_size, "attention_output_dense", initializer_range, policy)
+        self.attention_layer_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_eps, name="attention_layer_norm", dtype=policy
+        )
+        self.intermediate_dense = _dense(intermediate_size, "intermediate_dense", initializer_range, policy)
+        self.output_dense = _dense(hidden_size, "output_dense", initializer_range, policy)
+        self.output_layer_norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_eps, name="output_layer_norm", dtype=policy
+        )
+        self.dropout = Dropout(hidden_dropout, dtype=policy)
+        self._activation = activation(hidden_act)
+
+    def build(self, hidden_shape, attention_bias_shape=None) -> None:
+        self.attention.build(hidden_shape)
+        self.attention_output_dense.build(hidden_shape)
+        self.attention_layer_norm.build(hidden_shape)
+        self.intermediate_dense.build(hidden_shape)
+        self.output_dense.build((*hidden_shape[:-1], self.intermediate_size))
+        self.output_layer_norm.build(hidden_shape)
+        self.built = True
+
+    def call(self, hidden, attention_bias, training: bool | None = None):
+        attended = self.attention(hidden, attention_bias, training=training)
+        attended = self.dropout(self.attention_output_dense(attended), training=training)
+        hidden = self.attention_layer_norm(attended + hidden)
+        ffn = self._activation(self.intermediate_dense(hidden))
+        ffn = self.dropout(self.output_dense(ffn), training=training)
+        return self.output_layer_norm(ffn + hidden)
+
+    def compute_output_shape(self, hidden_shape, attention_bias_shape=None):
+        return hidden_shape
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "hidden_size": self.hidden_size,
+            "num_heads": self.num_heads,
+            "intermediate_size": self.intermediate_size,
+            "hidden_act": self.hidden_act,
+            "hidden_dropout": self.hidden_dropout,
+            "attention_dropout": self.attention_dropout,
+            "layer_norm_eps": self.layer_norm_eps,
+            "initializer_range": self.initializer_range,
+        }
+
+
+def attention_bias_from_padding_mask(padding_mask):
+    """[B, L] padding mask (1 = token) → [B, 1, 1, L] additive float32 bias."""
+    mask = ops.cast(padding_mask, "float32")
+    return ops.expand_dims(ops.expand_dims((mask - 1.0) * -MASK_BIAS, 1), 1)

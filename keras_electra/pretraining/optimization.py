@@ -1,0 +1,172 @@
+"""The official optimiser: AdamW (ε 1e-6, decoupled weight decay, no decay on LayerNorm
+and biases), global-norm clipping at 1.0, warm-up × linear-decay schedule, and
+layer-wise learning-rate decay for fine-tuning.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import keras
+from keras import ops
+
+# Variables whose name contains one of these get no weight decay (official:
+# "LayerNorm", "layer_norm", "bias"; Keras names LayerNorm weights gamma/beta).
+NO_DECAY_PATTERNS = ("gamma", "beta", "bias", "LayerNorm", "layer_norm")
+
+
+@keras.saving.register_keras_serializable(package="keras_electra")
+class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """lr(t) = peak · (1 − t / total)₊ · min(1, t / warmup): linear decay times linear warm-up."""
+
+    def __init__(self, peak_learning_rate: float, total_steps: int, warmup_steps: int = 0,
+                 end_learning_rate: float = 0.0) -> None:
+        if total_steps <= 0:
+            raise ValueError(f"total_steps must be positive, got {total_steps}")
+        if warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
+        self.peak_learning_rate = float(peak_learning_rate)
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(warmup_steps)
+        self.end_learning_rate = float(end_learning_rate)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        progress = ops.minimum(step, float(self.total_steps)) / float(self.total_steps)
+        lr = (self.peak_learning_rate - self.end_learning_rate) * (1.0 - progress) + self.end_learning_rate
+        if self.warmup_steps > 0:
+            lr = lr * ops.minimum(1.0, step / float(self.warmup_steps))
+        return lr
+
+    def get_config(self) -> dict:
+        return {
+            "peak_learning_rate": self.peak_learning_rate,
+            "total_steps": self.total_steps,
+            "warmup_steps": self.warmup_steps,
+            "end_learning_rate": self.end_learning_rate,
+        }
+
+
+@keras.saving.register_keras_serializable(package="keras_electra")
+class ElectraAdamW(keras.optimizers.Adam):
+    """Adam with the official decoupled weight decay and optional per-variable LR scales.
+
+    - `weight_decay_rate` is applied as `param -= lr · (update + wd · param)`, like the
+      official `AdamWeightDecayOptimizer`, skipping `no_decay_patterns`.
+    - `bias_correction=False` reproduces the official optimiser, which has none.
+    - `lr_multipliers` maps a variable path to a factor on its learning rate (weight
+      decay included), which is how layer-wise LR decay is applied.
+    """
+
+    def __init__(
+        self,
+        learning_rate=1e-4,
+        weight_decay_rate: float = 0.01,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-6,
+        bias_correction: bool = True,
+        no_decay_patterns: Iterable[str] = NO_DECAY_PATTERNS,
+        lr_multipliers: dict[str, float] | None = None,
+        global_clipnorm: float | None = 1.0,
+        name: str = "electra_adamw",
+        **kwargs,
+    ) -> None:
+        super().__init__(
+            learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+            global_clipnorm=global_clipnorm, name=name, **kwargs,
+        )
+        self.weight_decay_rate = float(weight_decay_rate)
+        self.bias_correction = bool(bias_correction)
+        self.no_decay_patterns = tuple(no_decay_patterns)
+        self.lr_multipliers = dict(lr_multipliers or {})
+
+    def build(self, var_list) -> None:
+        if self.built:
+            return
+        super().build(var_list)
+        pattern = re.compile("|".join(map(re.escape, self.no_decay_patterns))) if self.no_decay_patterns else None
+        self._decays = []
+        self._scales = []
+        for var in var_list:
+            decays = self.weight_decay_rate > 0 and not (pattern and pattern.search(var.path))
+            self._decays.append(decays)
+            self._scales.append(float(self.lr_multipliers.get(var.path, 1.0)))
+
+    def update_step(self, gradient, variable, learning_rate):
+        index = self._get_variable_index(variable)
+        scale = self._scales[index]
+        lr = ops.cast(learning_rate, variable.dtype) * scale
+        gradient = ops.cast(gradient, variable.dtype)
+        m = self._momentums[index]
+        v = self._velocities[index]
+        self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))
+        self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
+        if self.bias_correction:
+            step = ops.cast(self.iterations + 1, variable.dtype)
+            m_hat = m / (1 - ops.power(ops.cast(self.beta_1, variable.dtype), step))
+            v_hat = v / (1 - ops.power(ops.cast(self.beta_2, variable.dtype), step))
+        else:
+            m_hat, v_hat = m, v
+        update = m_hat / (ops.sqrt(v_hat) + self.epsilon)
+        if self._decays[index]:
+            update = update + self.weight_decay_rate * variable
+        self.assign_sub(variable, lr * update)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            weight_decay_rate=self.weight_decay_rate,
+            bias_correction=self.bias_correction,
+            no_decay_patterns=list(self.no_decay_patterns),
+            lr_multipliers=self.lr_multipliers,
+        )
+        for key in ("amsgrad", "weight_decay"):
+            config.pop(key, None)
+        return config
+
+
+def layer_depth(path: str, num_layers: int) -> int:
+    """Depth of a variable for layer-wise decay: embeddings 0, block i → i+1, heads num_layers+1."""
+    if "embeddings" in path:
+        return 0
+    match = re.search(r"(?:^|/)layer_(\d+)/", path)
+    if match:
+        return int(match.group(1)) + 1
+    return num_layers + 1
+
+
+def layerwise_lr_multipliers(
+    variables: Iterable[keras.Variable], num_layers: int, decay: float, legacy_off_by_one: bool = False
+) -> dict[str, float]:
+    """LR factor per variable path: decay ** (num_layers + 1 − depth).
+
+    The task head gets 1, the top block `decay`, the embeddings `decay ** (num_layers + 1)`.
+    The official code uses `num_layers + 2` (its issue #51), so even its head is
+    decayed once; `legacy_off_by_one=True` reproduces that.
+    """
+    top = num_layers + (2 if legacy_off_by_one else 1)
+    return {var.path: float(decay ** (top - layer_depth(var.path, num_layers))) for var in variables}
+
+
+def create_optimizer(
+    learning_rate: float,
+    total_steps: int,
+    warmup_steps: int,
+    weight_decay_rate: float = 0.01,
+    epsilon: float = 1e-6,
+    bias_correction: bool = True,
+    clip_norm: float | None = 1.0,
+    lr_multipliers: dict[str, float] | None = None,
+) -> ElectraAdamW:
+    """The paper's optimiser with its warm-up × linear-decay schedule."""
+    schedule = WarmupLinearDecay(learning_rate, total_steps, warmup_steps)
+    return ElectraAdamW(
+        learning_rate=schedule,
+        weight_decay_rate=weight_decay_rate,
+        epsilon=epsilon,
+        bias_correction=bias_correction,
+        global_clipnorm=clip_norm,
+        lr_multipliers=lr_multipliers,
+    )

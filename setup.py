@@ -1,0 +1,44 @@
+"""keras_electra: ELECTRA pretraining, fine-tuning, checkpoint interop and export for Keras 3."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="keras-electra",
+    version="0.1.0",
+    description="ELECTRA for Keras and TensorFlow: pretrain, fine-tune, convert checkpoints, export.",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10,<3.13",
+    packages=find_packages(include=["keras_electra", "keras_electra.*"]),
+    install_requires=[
+        "tensorflow>=2.21,<2.22",
+        "tensorflow-text>=2.21,<2.22",
+        "keras>=3.12,<4",
+        "keras-hub>=0.32,<0.33",
+        "tensorflow-datasets>=4.9.9,<5",
+        "tf2onnx>=1.17,<1.18",
+        "onnxruntime>=1.20",
+        "ai-edge-litert>=2.0",
+        "safetensors>=0.4",
+        "numpy>=1.26",
+        "matplotlib>=3.8",
+    ],
+    extras_require={
+        "dev": [
+            "pytest>=8",
+            "ruff>=0.8",
+            # The reference implementation for parity tests and benchmarks (CPU build).
+            "torch==2.13.0",
+            "transformers>=5,<6",
+            "seqeval>=1.2",
+            "nbclient>=0.10",
+            "nbformat>=5.10",
+            "ipykernel>=6",
+            "tensorflow-serving-api>=2.21,<2.22",
+        ],
+    },
+    entry_points={"console_scripts": ["keras-electra=keras_electra.cli:main"]},
+)
