@@ -1,0 +1,59 @@
+"""`keras-electra` command line: argument parsing only; every command calls the library.
+
+Each area owns its sub-commands in `<area>/cli.py` with a `register(subparsers)` function
+that adds parsers and sets `func`. Problems a user can fix surface as one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+COMMAND_MODULES = (
+    "keras_electra.pretraining.cli",  # quickstart, build-vocab, build-data, pretrain
+    "keras_electra.convert.cli",  # convert
+    "keras_electra.tasks.cli",  # finetune, evaluate, predict
+    "keras_electra.export.cli",  # export
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keras-electra", description="ELECTRA for Keras: pretrain, fine-tune, convert, export."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name == name:  # that area has no commands yet
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from keras_electra.errors import ElectraError
+
+    try:
+        result = args.func(args)
+    except ElectraError as err:
+        print(f"keras-electra {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as err:
+        print(f"keras-electra {args.command}: error: file not found: {err.filename or err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"keras-electra {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,213 @@
+"""WordPiece vocabularies and the in-graph tokenizer (tensorflow-text's FastBertTokenizer).
+
+`ElectraTokenizer` is a Keras layer, so it runs inside `tf.data`, inside a SavedModel
+and inside a TFLite model, and gives the same ids as Hugging Face's `BertTokenizer`
+for the same `vocab.txt` and casing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from keras_electra.errors import VocabularyError
+from keras_electra.utils.io import atomic_file
+
+PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
+REQUIRED_TOKENS = (PAD, UNK, CLS, SEP, MASK)
+VOCAB_FILE = "vocab.txt"
+TOKENIZER_CONFIG_FILE = "tokenizer.json"
+
+
+def load_vocabulary(path: str | Path) -> list[str]:
+    """Read a `vocab.txt` (one token per line, line number = id) and validate it."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / VOCAB_FILE
+    if not path.is_file():
+        raise VocabularyError(f"vocabulary file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise VocabularyError(f"vocabulary {path} is not UTF-8 text: {err}") from None
+    tokens = text.split("\n")
+    if tokens and tokens[-1] == "":
+        tokens.pop()
+    tokens = [t.rstrip("\r") for t in tokens]
+    return validate_vocabulary(tokens, source=str(path))
+
+
+def validate_vocabulary(tokens: Sequence[str], source: str = "vocabulary") -> list[str]:
+    tokens = list(tokens)
+    if not tokens:
+        raise VocabularyError(f"{source} is empty")
+    missing = [t for t in REQUIRED_TOKENS if t not in tokens]
+    if missing:
+        raise VocabularyError(f"{source} lacks the special token(s) {', '.join(missing)}")
+    seen: set[str] = set()
+    for i, token in enumerate(tokens):
+        if token in seen:
+            raise VocabularyError(f"{source} repeats the token {token!r} (line {i + 1})")
+        if token == "":
+            raise VocabularyError(f"{source} has an empty token on line {i + 1}")
+        seen.add(token)
+    return tokens
+
+
+@keras.saving.register_keras_serializable(package="keras_electra")
+class ElectraTokenizer(keras.layers.Layer):
+    """BERT/ELECTRA WordPiece tokenizer that runs in the TensorFlow graph.
+
+    Args:
+        vocabulary: a list of tokens, or a path to `vocab.txt` (or its directory).
+        lower_case: lower-case the text (uncased checkpoints).
+        strip_accents: strip accents after NFD; defaults to `lower_case`, as in BERT.
+    """
+
+    def __init__(
+        self,
+        vocabulary: Sequence[str] | str | Path,
+        lower_case: bool = True,
+        strip_accents: bool | None = None,
+        **kwargs,
+    ) -> None:
+        kwargs.setdefault("dtype", "int32")
+        super().__init__(trainable=False, **kwargs)
+        if isinstance(vocabulary, str | Path):
+            vocabulary = load_vocabulary(vocabulary)
+        self.vocabulary = validate_vocabulary(vocabulary)
+        self.lower_case = bool(lower_case)
+        self.strip_accents = self.lower_case if strip_accents is None else bool(strip_accents)
+        self._token_to_id = {t: i for i, t in enumerate(self.vocabulary)}
+        # FastBertTokenizer folds lower-casing and accent stripping into one switch;
+        # the other combinations lower-case or strip in a separate op first.
+        self._fold_in_tokenizer = self.lower_case and self.strip_accents
+        self._fast = tf_text.FastBertTokenizer(
+            vocab=self.vocabulary,
+            suffix_indicator="##",
+            token_out_type=tf.int64,
+            unknown_token=UNK,
+            lower_case_nfd_strip_accents=self._fold_in_tokenizer,
+            support_detokenization=True,
+        )
+        self.built = True
+
+    # ------------------------------------------------------------------ ids
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.vocabulary)
+
+    def token_to_id(self, token: str) -> int:
+        if token not in self._token_to_id:
+            raise VocabularyError(f"token {token!r} is not in the vocabulary")
+        return self._token_to_id[token]
+
+    def id_to_token(self, token_id: int) -> str:
+        if not 0 <= int(token_id) < len(self.vocabulary):
+            raise VocabularyError(f"id {token_id} is outside the vocabulary of {len(self.vocabulary)}")
+        return self.vocabulary[int(token_id)]
+
+    @property
+    def pad_id(self) -> int:
+        return self._token_to_id[PAD]
+
+    @property
+    def unk_id(self) -> int:
+        return self._token_to_id[UNK]
+
+    @property
+    def cls_id(self) -> int:
+        return self._token_to_id[CLS]
+
+    @property
+    def sep_id(self) -> int:
+        return self._token_to_id[SEP]
+
+    @property
+    def mask_id(self) -> int:
+        return self._token_to_id[MASK]
+
+    @property
+    def special_token_ids(self) -> dict[str, int]:
+        """The ids ElectraPretrainer needs: cls, sep, pad, mask."""
+        return {"cls": self.cls_id, "sep": self.sep_id, "pad": self.pad_id, "mask": self.mask_id}
+
+    # ------------------------------------------------------------- tokenize
+    def _normalize(self, texts):
+        texts = tf.convert_to_tensor(texts, dtype=tf.string)
+        if self._fold_in_tokenizer:
+            return texts
+        if self.strip_accents:
+            texts = tf_text.normalize_utf8(texts, "NFD")
+            texts = tf.strings.regex_replace(texts, r"\p{Mn}", "")
+        if self.lower_case:
+            texts = tf_text.case_fold_utf8(texts)
+        return texts
+
+    def tokenize(self, texts):
+        """Strings [B] (or a scalar) → ragged int32 ids [B, (tokens)], without special tokens."""
+        ids = self._fast.tokenize(self._normalize(texts))
+        return tf.cast(ids, tf.int32)
+
+    def tokenize_with_offsets(self, texts):
+        """Like `tokenize`, plus each token's start and end byte offsets in the input string.
+
+        Offsets refer to the original text only when no separate normalisation op
+        ran (lower_case == strip_accents), which is the case for released checkpoints.
+        """
+        ids, starts, ends = self._fast.tokenize_with_offsets(self._normalize(texts))
+        return tf.cast(ids, tf.int32), starts, ends
+
+    def detokenize(self, ids):
+        """Ids [B, (tokens)] → strings [B], joining "##" pieces (lossy: casing, spacing)."""
+        return self._fast.detokenize(tf.cast(ids, tf.int64))
+
+    def call(self, texts):
+        return self.tokenize(texts)
+
+    # --------------------------------------------------------------- save
+    def save_to_directory(self, directory: str | Path) -> None:
+        """Write `vocab.txt` and `tokenizer.json` (casing), the layout released checkpoints use."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        with atomic_file(directory / VOCAB_FILE) as tmp:
+            tmp.write_text("\n".join(self.vocabulary) + "\n", encoding="utf-8")
+        with atomic_file(directory / TOKENIZER_CONFIG_FILE) as tmp:
+            tmp.write_text(json.dumps({"lower_case": self.lower_case, "strip_accents": self.strip_accents}) + "\n")
+
+    @classmethod
+    def from_directory(cls, directory: str | Path, **overrides) -> ElectraTokenizer:
+        directory = Path(directory)
+        settings = {}
+        config_path = directory / TOKENIZER_CONFIG_FILE
+        if config_path.is_file():
+            settings = json.loads(config_path.read_text())
+        settings.update(overrides)
+        return cls(load_vocabulary(directory), **settings)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "vocabulary": self.vocabulary,
+            "lower_case": self.lower_case,
+            "strip_accents": self.strip_accents,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> ElectraTokenizer:
+        config = dict(config)
+        config.pop("trainable", None)
+        return cls(**config)
+
+
+def write_vocabulary(tokens: Iterable[str], path: str | Path) -> Path:
+    tokens = validate_vocabulary(list(tokens), source=str(path))
+    path = Path(path)
+    with atomic_file(path) as tmp:
+        tmp.write_text("\n".join(tokens) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,27 @@
+"""The one exception family that the CLI turns into a clear one-line message.
+
+Raise these (never a bare ValueError from deep inside) for anything a user can fix:
+a missing file, the wrong format, an unknown label, a checkpoint of the wrong shape.
+"""
+
+from __future__ import annotations
+
+
+class ElectraError(ValueError):
+    """A problem with the user's input, files or options. The message is one line."""
+
+
+class DataError(ElectraError):
+    """Input data is missing, empty or malformed."""
+
+
+class VocabularyError(ElectraError):
+    """A vocabulary file is missing, malformed, or lacks a required special token."""
+
+
+class CheckpointError(ElectraError):
+    """A checkpoint cannot be read, or does not fit the model."""
+
+
+class TrainingError(ElectraError):
+    """Training cannot go on (for example the loss became NaN)."""

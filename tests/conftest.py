@@ -1,0 +1,43 @@
+"""Shared fixtures: tiny configs, paths into ../shared/data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("KERAS_ELECTRA_SHARED_DATA", REPO.parent / "shared" / "data"))
+NOVELS = SHARED_DATA / "english_novels"
+GLUE = SHARED_DATA / "glue"
+VOCAB_UNCASED = SHARED_DATA / "vocab" / "bert_uncased_vocab.txt"
+VOCAB_CASED = SHARED_DATA / "vocab" / "bert_cased_vocab.txt"
+VOCAB_CHINESE = SHARED_DATA / "vocab" / "bert_chinese_vocab.txt"
+
+
+def pytest_configure(config):
+    if not SHARED_DATA.is_dir():
+        raise pytest.UsageError(f"shared data not found at {SHARED_DATA}; set KERAS_ELECTRA_SHARED_DATA")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def uncased_tokenizer():
+    from keras_electra.data.tokenizer import ElectraTokenizer
+
+    return ElectraTokenizer(VOCAB_UNCASED, lower_case=True)
+
+
+@pytest.fixture
+def tiny_config():
+    """A 2-layer model small enough for CPU tests, with the real uncased vocabulary size."""
+    from keras_electra.config import ElectraConfig
+
+    return ElectraConfig.from_preset("tiny", vocab_size=30522)
