@@ -12,7 +12,8 @@ import os
 import sys
 
 COMMAND_MODULES = (
-    "keras_electra.pretraining.cli",  # quickstart, build-vocab, build-data, pretrain
+    "keras_electra.pretraining.cli",  # quickstart, pretrain
+    "keras_electra.data.cli",  # build-vocab, build-data
     "keras_electra.convert.cli",  # convert
     "keras_electra.tasks.cli",  # finetune, evaluate, predict
     "keras_electra.export.cli",  # export

@@ -1,0 +1,83 @@
+"""`keras-electra quickstart` and `keras-electra pretrain`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from keras_electra.config import PRESETS
+
+
+def register(subparsers) -> None:
+    quick = subparsers.add_parser(
+        "quickstart", help="build a vocabulary, pretrain a tiny ELECTRA, show what it learned",
+        description="Build a WordPiece vocabulary, pretrain a tiny ELECTRA for a few hundred steps, "
+        "print metrics before and after, and show replaced-token detection on an example.",
+    )
+    quick.add_argument("--corpus", nargs="+", help="text files or directories (default: Python's reference text)")
+    quick.add_argument("--output", default="quickstart_output", help="output directory")
+    quick.add_argument("--steps", type=int, default=300)
+    quick.add_argument("--batch-size", type=int, default=32)
+    quick.add_argument("--seq-length", type=int, default=128)
+    quick.add_argument("--vocab-size", type=int, default=4000)
+    quick.add_argument("--seed", type=int, default=0)
+    quick.set_defaults(func=_quickstart)
+
+    pre = subparsers.add_parser(
+        "pretrain", help="pretrain (or resume) ELECTRA on a corpus or TFRecord shards",
+        description="Joint generator/discriminator pretraining. Running the same command again resumes "
+        "from the latest checkpoint in --output.",
+    )
+    pre.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
+    pre.add_argument("--corpus", nargs="+", required=True, help="text files, directories or TFRecord shards")
+    pre.add_argument("--vocab", help="vocab.txt (required unless --init or resuming provides one)")
+    pre.add_argument("--cased", action="store_true", help="do not lower-case (cased vocabularies)")
+    pre.add_argument("--output", required=True, help="output directory (checkpoints, logs, final models)")
+    pre.add_argument("--steps", type=int, help="total training steps (default: the preset's)")
+    pre.add_argument("--batch-size", type=int)
+    pre.add_argument("--seq-length", type=int)
+    pre.add_argument("--learning-rate", type=float)
+    pre.add_argument("--warmup-steps", type=int)
+    pre.add_argument("--mask-rate", type=float)
+    pre.add_argument("--mixed-precision", choices=["mixed_bfloat16", "mixed_float16"])
+    pre.add_argument("--no-jit", action="store_true", help="disable XLA compilation")
+    pre.add_argument("--objective", choices=["electra", "mlm"], default="electra")
+    pre.add_argument("--sentence-objective", choices=["nsp", "sop"])
+    pre.add_argument("--generator-fraction", type=float)
+    pre.add_argument("--disallow-correct", action="store_true")
+    pre.add_argument("--temperature", type=float, default=1.0)
+    pre.add_argument("--corpus-format", choices=["auto", "sentences", "paragraphs"], default="auto")
+    pre.add_argument("--seed", type=int, default=0)
+    pre.add_argument("--log-every", type=int, default=50)
+    pre.add_argument("--checkpoint-every", type=int, default=500)
+    pre.add_argument("--eval-batches", type=int, default=10)
+    pre.add_argument("--strategy", default="auto", choices=["auto", "default", "mirrored", "multiworker", "tpu"])
+    pre.add_argument("--init", help="continue from a converted checkpoint (TF1 or Hugging Face pair)")
+    pre.set_defaults(func=_pretrain)
+
+
+def _quickstart(args: argparse.Namespace) -> int:
+    from keras_electra.pretraining.quickstart import run_quickstart
+
+    run_quickstart(args.corpus, args.output, steps=args.steps, batch_size=args.batch_size,
+                   seq_length=args.seq_length, vocab_size=args.vocab_size, seed=args.seed)
+    return 0
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from keras_electra.pretraining.trainer import PretrainingOptions, run_pretraining
+
+    options = PretrainingOptions(
+        preset=args.preset, sources=args.corpus, vocab=args.vocab, lower_case=not args.cased,
+        steps=args.steps, batch_size=args.batch_size, seq_length=args.seq_length,
+        learning_rate=args.learning_rate, warmup_steps=args.warmup_steps, mask_rate=args.mask_rate,
+        mixed_precision=args.mixed_precision, jit_compile=not args.no_jit, objective=args.objective,
+        sentence_objective=args.sentence_objective, generator_fraction=args.generator_fraction,
+        disallow_correct=args.disallow_correct, temperature=args.temperature, corpus_format=args.corpus_format,
+        seed=args.seed, log_every=args.log_every, checkpoint_every=args.checkpoint_every,
+        eval_batches=args.eval_batches, strategy=args.strategy, init=args.init,
+    )
+    result = run_pretraining(options, args.output)
+    print(json.dumps({"before": result["before"], "after": result["after"]}, indent=2))
+    print(f"Saved the discriminator and generator under {args.output}")
+    return 0

@@ -1,0 +1,291 @@
+"""Run a pretraining job: strategy, data, model, resumable checkpoints, final export.
+
+`run_pretraining` is what `keras-electra pretrain` calls. Everything it needs to resume
+lives in the output directory, so running the same command again continues the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_electra.config import PRESETS, ElectraConfig
+from keras_electra.data.tokenizer import ElectraTokenizer
+from keras_electra.errors import CheckpointError, ElectraError, TrainingError
+from keras_electra.pretraining.optimization import create_optimizer
+from keras_electra.pretraining.pretrainer import ElectraPretrainer
+from keras_electra.utils.io import atomic_directory, write_json
+
+CHECKPOINT_DIR = "checkpoints"
+RUN_CONFIG_FILE = "run_config.json"
+METRICS_FILE = "metrics.json"
+
+
+@dataclasses.dataclass
+class PretrainingOptions:
+    """Everything that defines a pretraining run (saved to `run_config.json`)."""
+
+    preset: str = "tiny"
+    sources: Sequence[str] = ()
+    vocab: str | None = None
+    lower_case: bool = True
+    steps: int | None = None
+    batch_size: int | None = None
+    seq_length: int | None = None
+    learning_rate: float | None = None
+    warmup_steps: int | None = None
+    mask_rate: float | None = None
+    mixed_precision: str | None = None  # None, "mixed_bfloat16", "mixed_float16"
+    jit_compile: bool = True
+    objective: str = "electra"
+    sentence_objective: str | None = None
+    generator_fraction: float | None = None
+    disallow_correct: bool = False
+    temperature: float = 1.0
+    corpus_format: str = "auto"
+    seed: int = 0
+    log_every: int = 50
+    checkpoint_every: int = 500
+    eval_batches: int = 10
+    strategy: str = "auto"
+    init: str | None = None  # a converted generator/discriminator pair to continue from
+    model_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def resolved(self) -> PretrainingOptions:
+        """Fill unset values from the preset's pretraining recipe."""
+        if self.preset not in PRESETS:
+            raise ElectraError(f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
+        recipe = PRESETS[self.preset]["pretraining"]
+        values = dataclasses.asdict(self)
+        for key in ("steps", "batch_size", "seq_length", "learning_rate", "warmup_steps", "mask_rate"):
+            if values[key] is None:
+                values[key] = recipe["train_steps" if key == "steps" else key]
+        values["warmup_steps"] = min(values["warmup_steps"], values["steps"])
+        if values["seq_length"] < 8:
+            raise ElectraError(f"--seq-length must be at least 8, got {values['seq_length']}")
+        if values["steps"] <= 0 or values["batch_size"] <= 0:
+            raise ElectraError("--steps and --batch-size must be positive")
+        return PretrainingOptions(**values)
+
+
+def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
+    """auto: TPU if one is attached, Mirrored over several GPUs, else the default strategy."""
+    if name in ("tpu", "auto"):
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+            return tf.distribute.TPUStrategy(resolver)
+        except (ValueError, tf.errors.NotFoundError, RuntimeError):
+            if name == "tpu":
+                raise ElectraError("--strategy tpu: no TPU found") from None
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "mirrored" or (name == "auto" and len(tf.config.list_logical_devices("GPU")) > 1):
+        return tf.distribute.MirroredStrategy()
+    if name in ("auto", "default", "one_device"):
+        return tf.distribute.get_strategy()
+    raise ElectraError(f"unknown strategy {name!r}; choose auto, default, mirrored, multiworker or tpu")
+
+
+def build_pretrainer(options: PretrainingOptions, tokenizer: ElectraTokenizer) -> ElectraPretrainer:
+    overrides = dict(options.model_overrides)
+    overrides["vocab_size"] = tokenizer.vocabulary_size
+    if options.generator_fraction is not None:
+        overrides["generator_fraction"] = options.generator_fraction
+    config = ElectraConfig.from_preset(options.preset, **overrides)
+    pretrainer = ElectraPretrainer(
+        config,
+        tokenizer.special_token_ids,
+        seq_length=options.seq_length,
+        mask_rate=options.mask_rate,
+        temperature=options.temperature,
+        disallow_correct=options.disallow_correct,
+        objective=options.objective,
+        sentence_objective=options.sentence_objective,
+        seed=options.seed,
+        dtype=options.mixed_precision,
+    )
+    pretrainer.build()
+    return pretrainer
+
+
+class NonFiniteLossGuard(keras.callbacks.Callback):
+    """Stop with a clear error (instead of training on garbage) when the loss is NaN/inf."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.model.stop_training = True
+            step = int(self.model.optimizer.iterations.numpy())
+            raise TrainingError(
+                f"the loss became {float(loss)} at step {step}; lower --learning-rate or check the data "
+                "(the last good checkpoint is kept)"
+            )
+
+
+class StepCheckpoint(keras.callbacks.Callback):
+    """Save a resumable checkpoint every `every` optimizer steps and at the end."""
+
+    def __init__(self, manager: tf.train.CheckpointManager, every: int) -> None:
+        super().__init__()
+        self.manager = manager
+        self.every = every
+
+    def _step(self) -> int:
+        return int(self.model.optimizer.iterations.numpy())
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self._step()
+        if step % self.every == 0:
+            self.manager.save(checkpoint_number=step)
+
+    def on_train_end(self, logs=None):
+        step = self._step()
+        if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(f"-{step}"):
+            self.manager.save(checkpoint_number=step)
+
+
+def evaluate_pretrainer(pretrainer: ElectraPretrainer, dataset: tf.data.Dataset, steps: int) -> dict[str, float]:
+    """Evaluate with a fixed masking seed, so 'before' and 'after' see the same masks."""
+    state = pretrainer.seed_generator.state
+    saved = state.numpy()
+    state.assign(np.array([12345, 0], dtype=saved.dtype))
+    try:
+        results = pretrainer.evaluate(dataset, steps=steps, verbose=0, return_dict=True)
+    finally:
+        state.assign(saved)
+    return {k: float(v) for k, v in results.items()}
+
+
+def _load_tokenizer(options: PretrainingOptions, output_dir: Path) -> ElectraTokenizer:
+    saved = output_dir / "vocab.txt"
+    if saved.is_file():  # a resumed run keeps the vocabulary it started with
+        return ElectraTokenizer.from_directory(output_dir)
+    if options.vocab is None:
+        raise ElectraError("--vocab is required (build one with `keras-electra build-vocab`)")
+    return ElectraTokenizer(options.vocab, lower_case=options.lower_case)
+
+
+def _check_resume_compatible(output_dir: Path, options: PretrainingOptions) -> None:
+    path = output_dir / RUN_CONFIG_FILE
+    if not path.is_file():
+        return
+    previous = json.loads(path.read_text())
+    keys = ("preset", "seq_length", "batch_size", "objective", "sentence_objective", "model_overrides",
+            "generator_fraction", "mixed_precision")
+    changed = [k for k in keys if previous.get(k) != json.loads(json.dumps(getattr(options, k)))]
+    if changed:
+        raise CheckpointError(
+            f"{output_dir} holds a run with different {', '.join(changed)}; use a new --output to start over"
+        )
+
+
+def save_pretrained_models(pretrainer: ElectraPretrainer, tokenizer: ElectraTokenizer, output_dir: Path) -> None:
+    """Write `discriminator/` and `generator/` (model.keras, config.json, vocab), each atomically."""
+    parts = {"generator": pretrainer.generator}
+    if pretrainer.discriminator is not None:
+        parts["discriminator"] = pretrainer.discriminator
+    for name, model in parts.items():
+        config = pretrainer.config if name == "discriminator" else pretrainer.config.generator_config()
+        if pretrainer.objective == "mlm":
+            config = pretrainer.config.replace(generator_fraction=1.0)
+        with atomic_directory(output_dir / name) as tmp:
+            model.save(tmp / "model.keras")
+            config.to_json(tmp / "config.json")
+            tokenizer.save_to_directory(tmp)
+
+
+def run_pretraining(options: PretrainingOptions, output_dir: str | Path, verbose: int = 1) -> dict[str, Any]:
+    """Pretrain (or resume) into `output_dir`; return the final metrics."""
+    from keras_electra.data.pretraining_data import pretraining_dataset
+
+    options = options.resolved()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    _check_resume_compatible(output_dir, options)
+    if not options.sources:
+        raise ElectraError("no corpus given (--corpus FILES_OR_DIR or TFRecord shards)")
+    if options.mixed_precision not in (None, "mixed_bfloat16", "mixed_float16"):
+        raise ElectraError(f"unknown --mixed-precision {options.mixed_precision!r}")
+    keras.utils.set_random_seed(options.seed)
+    tokenizer = _load_tokenizer(options, output_dir)
+
+    strategy = get_strategy(options.strategy)
+    replicas = strategy.num_replicas_in_sync
+    if options.batch_size % replicas:
+        raise ElectraError(f"--batch-size {options.batch_size} is not divisible by {replicas} replicas")
+    with strategy.scope():
+        pretrainer = build_pretrainer(options, tokenizer)
+        optimizer = create_optimizer(options.learning_rate, options.steps, options.warmup_steps)
+        pretrainer.compile(optimizer=optimizer, jit_compile=options.jit_compile)
+        optimizer.build(pretrainer.trainable_variables)
+
+    checkpoint = tf.train.Checkpoint(model=pretrainer, optimizer=optimizer)
+    manager = tf.train.CheckpointManager(checkpoint, output_dir / CHECKPOINT_DIR, max_to_keep=2)
+    if manager.latest_checkpoint:
+        try:
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as err:
+            raise CheckpointError(f"cannot resume from {manager.latest_checkpoint}: {err}") from None
+    start_step = int(optimizer.iterations.numpy())
+    if verbose and start_step:
+        print(f"Resuming from step {start_step} ({manager.latest_checkpoint})")
+    elif options.init:
+        from keras_electra.convert import init_pretrainer
+
+        init_pretrainer(pretrainer, options.init)
+        if verbose:
+            print(f"Initialised generator and discriminator from {options.init}")
+    if not (output_dir / "vocab.txt").is_file():
+        tokenizer.save_to_directory(output_dir)
+    write_json(output_dir / RUN_CONFIG_FILE, dataclasses.asdict(options))
+
+    def make_dataset(seed: int, repeat: bool = True) -> tf.data.Dataset:
+        return pretraining_dataset(
+            list(options.sources), tokenizer, seq_length=options.seq_length, batch_size=options.batch_size,
+            seed=seed, corpus_format=options.corpus_format, sentence_objective=options.sentence_objective,
+            repeat=repeat,
+        )
+
+    # The data stream restarts with a seed derived from the step, so a resumed run does
+    # not replay the batches it has already seen.
+    train_data = make_dataset(options.seed + start_step)
+    eval_data = make_dataset(options.seed + 1_000_003).take(options.eval_batches).cache()
+    before = evaluate_pretrainer(pretrainer, eval_data, options.eval_batches)
+
+    remaining = options.steps - start_step
+    elapsed = 0.0
+    if remaining > 0:
+        callbacks = [
+            NonFiniteLossGuard(),
+            StepCheckpoint(manager, options.checkpoint_every),
+            keras.callbacks.TensorBoard(output_dir / "logs", update_freq=options.log_every),
+        ]
+        started = time.perf_counter()
+        pretrainer.fit(
+            train_data, steps_per_epoch=remaining, epochs=1, callbacks=callbacks, verbose=verbose,
+        )
+        elapsed = time.perf_counter() - started
+    after = evaluate_pretrainer(pretrainer, eval_data, options.eval_batches)
+    save_pretrained_models(pretrainer, tokenizer, output_dir)
+    result = {
+        "steps": int(optimizer.iterations.numpy()),
+        "trained_steps_this_run": remaining if remaining > 0 else 0,
+        "seconds_this_run": round(elapsed, 2),
+        "tokens_per_second": round(max(remaining, 0) * options.batch_size * options.seq_length / elapsed, 1)
+        if elapsed else None,
+        "before": before,
+        "after": after,
+    }
+    write_json(output_dir / METRICS_FILE, result)
+    return result

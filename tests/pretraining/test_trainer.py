@@ -1,0 +1,114 @@
+"""`keras-electra pretrain`: resuming after a kill, the LR schedule, final outputs, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import pytest
+import tensorflow as tf
+
+from keras_electra.cli import main
+from keras_electra.data.tokenizer import ElectraTokenizer
+from keras_electra.pretraining.trainer import PretrainingOptions, build_pretrainer
+from tests.conftest import NOVELS, REPO, VOCAB_UNCASED
+
+CORPUS = str(NOVELS / "Burnett_Lord_1886.txt")
+STEPS = 30
+
+
+def pretrain_command(output: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "keras_electra", "pretrain", "--preset", "tiny", "--corpus", CORPUS,
+        "--vocab", str(VOCAB_UNCASED), "--steps", str(STEPS), "--batch-size", "8", "--seq-length", "64",
+        "--warmup-steps", "10", "--checkpoint-every", "5", "--eval-batches", "2", "--output", str(output),
+    ]
+
+
+def _env() -> dict:
+    return {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def test_killed_run_resumes_with_step_and_schedule(tmp_path):
+    output = tmp_path / "run"
+    process = subprocess.Popen(pretrain_command(output), env=_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not list((output / "checkpoints").glob("ckpt-1[05].index")):
+            if process.poll() is not None:
+                pytest.fail("the first run ended before writing a checkpoint")
+            time.sleep(0.5)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    killed_at = tf.train.latest_checkpoint(output / "checkpoints")
+    assert killed_at is not None
+    killed_step = int(killed_at.rsplit("-", 1)[1])
+    assert 0 < killed_step < STEPS
+    assert not (output / "discriminator").exists()  # nothing final was half-written
+
+    resumed = subprocess.run(pretrain_command(output), env=_env(), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    resumed_at = int(resumed.stdout.split("Resuming from step ")[1].split()[0])
+    assert resumed_at >= killed_step
+
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["steps"] == STEPS
+    assert metrics["trained_steps_this_run"] == STEPS - resumed_at
+
+    # The restored optimizer continues the schedule: its LR is the schedule's value at that step.
+    options = PretrainingOptions(**json.loads((output / "run_config.json").read_text())).resolved()
+    tokenizer = ElectraTokenizer.from_directory(output)
+    pretrainer = build_pretrainer(options, tokenizer)
+    from keras_electra.pretraining.optimization import WarmupLinearDecay, create_optimizer
+
+    optimizer = create_optimizer(options.learning_rate, options.steps, options.warmup_steps)
+    optimizer.build(pretrainer.trainable_variables)
+    checkpoint = tf.train.Checkpoint(model=pretrainer, optimizer=optimizer)
+    checkpoint.restore(tf.train.latest_checkpoint(output / "checkpoints")).assert_existing_objects_matched()
+    assert int(optimizer.iterations.numpy()) == STEPS
+    assert float(optimizer.learning_rate.numpy()) == pytest.approx(0.0, abs=1e-9)  # linear decay reached 0
+    schedule = WarmupLinearDecay(options.learning_rate, options.steps, options.warmup_steps)
+    assert float(schedule(resumed_at)) == pytest.approx(options.learning_rate * (1 - resumed_at / STEPS), rel=1e-5)
+
+    # Final models load and still share nothing with the checkpoint machinery.
+    discriminator = keras.saving.load_model(output / "discriminator" / "model.keras")
+    assert discriminator.backbone.num_layers == 2
+    assert (output / "generator" / "vocab.txt").is_file()
+    assert (output / "logs").is_dir()
+
+
+def _run_cli(args, capsys):
+    code = main(args)
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+def test_bad_input_gives_one_line_errors(tmp_path, capsys):
+    base = ["pretrain", "--preset", "tiny", "--vocab", str(VOCAB_UNCASED), "--steps", "2", "--batch-size", "2",
+            "--output", str(tmp_path / "out")]
+
+    code, err = _run_cli([*base, "--corpus", str(tmp_path / "missing.txt")], capsys)
+    assert code == 2 and "missing.txt" in err and len(err.splitlines()) == 1
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n \n")
+    code, err = _run_cli([*base, "--corpus", str(empty)], capsys)
+    assert code == 2 and "empty" in err.lower() and len(err.splitlines()) == 1
+
+    code, err = _run_cli([*base, "--corpus", CORPUS, "--seq-length", "4"], capsys)
+    assert code == 2 and "seq-length" in err and len(err.splitlines()) == 1
+
+    vocab = [t for t in VOCAB_UNCASED.read_text().splitlines() if t != "[MASK]"]
+    bad_vocab = tmp_path / "vocab.txt"
+    bad_vocab.write_text("\n".join(vocab) + "\n")
+    args = [a if a != str(VOCAB_UNCASED) else str(bad_vocab) for a in base]
+    code, err = _run_cli([*args, "--corpus", CORPUS, "--output", str(tmp_path / "out2")], capsys)
+    assert code == 2 and "[MASK]" in err and len(err.splitlines()) == 1
