@@ -1,29 +1,40 @@
-"""keras_electra: ELECTRA pretraining, fine-tuning, checkpoint interop and export for Keras 3."""
+"""keras_electra: ELECTRA pretraining, fine-tuning, checkpoint interop and export for Keras 3.
 
-from keras_electra.config import ElectraConfig
-from keras_electra.data.tokenizer import ElectraTokenizer
-from keras_electra.errors import CheckpointError, DataError, ElectraError, TrainingError, VocabularyError
-from keras_electra.models.backbone import ElectraBackbone
-from keras_electra.models.discriminator import ElectraDiscriminator
-from keras_electra.models.generator import ElectraGenerator
-from keras_electra.pretraining.optimization import ElectraAdamW, WarmupLinearDecay, create_optimizer
-from keras_electra.pretraining.pretrainer import ElectraPretrainer
+Names are imported lazily, so `import keras_electra.data.readers` (pure Python) does not
+pay for importing TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "CheckpointError",
-    "DataError",
-    "ElectraAdamW",
-    "ElectraBackbone",
-    "ElectraConfig",
-    "ElectraDiscriminator",
-    "ElectraError",
-    "ElectraGenerator",
-    "ElectraPretrainer",
-    "ElectraTokenizer",
-    "TrainingError",
-    "VocabularyError",
-    "WarmupLinearDecay",
-    "create_optimizer",
-]
+_EXPORTS = {
+    "ElectraConfig": "keras_electra.config",
+    "ElectraTokenizer": "keras_electra.data.tokenizer",
+    "CheckpointError": "keras_electra.errors",
+    "DataError": "keras_electra.errors",
+    "ElectraError": "keras_electra.errors",
+    "TrainingError": "keras_electra.errors",
+    "VocabularyError": "keras_electra.errors",
+    "ElectraBackbone": "keras_electra.models.backbone",
+    "ElectraDiscriminator": "keras_electra.models.discriminator",
+    "ElectraGenerator": "keras_electra.models.generator",
+    "ElectraAdamW": "keras_electra.pretraining.optimization",
+    "WarmupLinearDecay": "keras_electra.pretraining.optimization",
+    "create_optimizer": "keras_electra.pretraining.optimization",
+    "ElectraPretrainer": "keras_electra.pretraining.pretrainer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'keras_electra' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
