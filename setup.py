@@ -25,6 +25,7 @@ setup(
         "safetensors>=0.4",
         "numpy>=1.26",
         "matplotlib>=3.8",
+        "tensorboard>=2.20",
     ],
     extras_require={
         "dev": [

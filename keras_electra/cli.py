@@ -10,6 +10,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 COMMAND_MODULES = (
     "keras_electra.pretraining.cli",  # quickstart, pretrain
@@ -38,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Keras warns that tf.data input ignores `shuffle=True`; our datasets shuffle themselves.
+    warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
     parser = build_parser()
     args = parser.parse_args(argv)
     from keras_electra.errors import ElectraError

@@ -22,6 +22,7 @@ class ElectraDiscriminator(keras.Model):
             name="discriminator_predictions", dtype=backbone.dtype_policy,
         )
         self.rtd_head.build((None, None, backbone.hidden_size))
+        self.built = True
 
     @classmethod
     def from_electra_config(cls, config: ElectraConfig, **kwargs) -> ElectraDiscriminator:

@@ -28,6 +28,7 @@ class ElectraGenerator(keras.Model):
             name="generator_predictions", dtype=backbone.dtype_policy,
         )
         self.mlm_head.build((None, None, backbone.hidden_size))
+        self.built = True
 
     @classmethod
     def from_electra_config(cls, config: ElectraConfig, embeddings=None, **kwargs) -> ElectraGenerator:

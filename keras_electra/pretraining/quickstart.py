@@ -15,7 +15,8 @@ from keras_electra.data.tokenizer import ElectraTokenizer
 from keras_electra.pretraining.trainer import PretrainingOptions, run_pretraining
 
 DEMO_SENTENCE = "the assert statement is a convenient way to insert debugging assertions into a program ."
-DEMO_SWAP = ("convenient", "green")
+DEMO_WORD = "convenient"
+DEMO_REPLACEMENTS = ("green", "simple", "different", "small", "new", "large", "same")
 METRIC_ROWS = (
     ("gen_accuracy", "generator MLM accuracy"),
     ("gen_loss", "generator MLM loss"),
@@ -44,6 +45,14 @@ def write_builtin_corpus(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(paragraphs) + "\n", encoding="utf-8")
     return path
+
+
+def pick_replacement(tokenizer: ElectraTokenizer, original: str) -> str:
+    """The first demo replacement that is one whole token in this vocabulary (clearer to read)."""
+    for word in DEMO_REPLACEMENTS:
+        if word != original and len(tokenizer.tokenize([word]).to_list()[0]) == 1:
+            return word
+    return DEMO_REPLACEMENTS[0]
 
 
 def replaced_token_demo(discriminator, tokenizer: ElectraTokenizer, sentence: str, swap: tuple[str, str],
@@ -96,13 +105,14 @@ def run_quickstart(corpus: list[str] | None, output_dir: str | Path, steps: int 
     for key, label in METRIC_ROWS:
         print(f"      {label:<28}{result['before'][key]:>10.4f}{result['after'][key]:>10.4f}")
 
-    print(f"[4/5] Replaced-token detection: '{DEMO_SWAP[0]}' swapped for '{DEMO_SWAP[1]}' in")
-    print(f"      \"{DEMO_SENTENCE}\"")
     import keras
 
     discriminator = keras.saving.load_model(output_dir / "discriminator" / "model.keras")
     tokenizer = ElectraTokenizer.from_directory(output_dir / "discriminator")
-    for token, prob in replaced_token_demo(discriminator, tokenizer, DEMO_SENTENCE, DEMO_SWAP, seq_length):
+    swap = (DEMO_WORD, pick_replacement(tokenizer, DEMO_WORD))
+    print(f"[4/5] Replaced-token detection: '{swap[0]}' swapped for '{swap[1]}' in")
+    print(f"      \"{DEMO_SENTENCE}\"")
+    for token, prob in replaced_token_demo(discriminator, tokenizer, DEMO_SENTENCE, swap, seq_length):
         bar = "#" * round(prob * 30)
         print(f"      {token:<16}{prob:6.3f} {bar}")
 
