@@ -59,6 +59,34 @@ def validate_vocabulary(tokens: Sequence[str], source: str = "vocabulary") -> li
     return tokens
 
 
+# Characters BERT deletes before anything else (Hugging Face's `BertNormalizer(clean_text=True)`):
+# NUL, U+FFFD and the "other" categories (control, format, private use) except tab and line ends.
+# FastBertTokenizer would instead split words at them, and stop reading a string at a NUL.
+_DELETED_CHARACTERS = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\p{Cf}\p{Co}\x{FFFD}]"
+
+
+def normalize_text(texts, lower_case: bool, strip_accents: bool):
+    """BERT's normalisation, as Hugging Face's `BertNormalizer` does it, in TensorFlow ops.
+
+    Deletes control and format characters, then strips accents (NFD, drop Mn), then
+    lower-cases. Done here rather than by FastBertTokenizer's `lower_case_nfd_strip_accents`
+    because that applies NFKC case folding, unlike BERT: it maps full-width punctuation
+    and digits ("，", "２") to ASCII, "ß" to "ss" and "ﬁ" to "fi", so Chinese text got
+    other ids than the checkpoints were trained with.
+    """
+    texts = tf.convert_to_tensor(texts, dtype=tf.string)
+    texts = tf.strings.regex_replace(texts, _DELETED_CHARACTERS, "")
+    if strip_accents:
+        texts = tf_text.normalize_utf8(texts, "NFD")
+        texts = tf.strings.regex_replace(texts, r"\p{Mn}", "")
+    if lower_case:
+        # Character by character, as BertNormalizer does: a whole-string (ICU) lower-casing
+        # would turn a word-final capital sigma into "ς" instead of "σ".
+        texts = tf.strings.regex_replace(texts, "\u03a3", "\u03c3")
+        texts = tf.strings.lower(texts, encoding="utf-8")
+    return texts
+
+
 @keras.saving.register_keras_serializable(package="keras_electra")
 class ElectraTokenizer(keras.layers.Layer):
     """BERT/ELECTRA WordPiece tokenizer that runs in the TensorFlow graph.
@@ -84,15 +112,13 @@ class ElectraTokenizer(keras.layers.Layer):
         self.lower_case = bool(lower_case)
         self.strip_accents = self.lower_case if strip_accents is None else bool(strip_accents)
         self._token_to_id = {t: i for i, t in enumerate(self.vocabulary)}
-        # FastBertTokenizer folds lower-casing and accent stripping into one switch;
-        # the other combinations lower-case or strip in a separate op first.
-        self._fold_in_tokenizer = self.lower_case and self.strip_accents
+        # Normalisation happens in `normalize_text`, not in FastBertTokenizer (see there).
         self._fast = tf_text.FastBertTokenizer(
             vocab=self.vocabulary,
             suffix_indicator="##",
             token_out_type=tf.int64,
             unknown_token=UNK,
-            lower_case_nfd_strip_accents=self._fold_in_tokenizer,
+            lower_case_nfd_strip_accents=False,
             support_detokenization=True,
         )
         self.built = True
@@ -139,29 +165,44 @@ class ElectraTokenizer(keras.layers.Layer):
 
     # ------------------------------------------------------------- tokenize
     def _normalize(self, texts):
-        texts = tf.convert_to_tensor(texts, dtype=tf.string)
-        if self._fold_in_tokenizer:
-            return texts
-        if self.strip_accents:
-            texts = tf_text.normalize_utf8(texts, "NFD")
-            texts = tf.strings.regex_replace(texts, r"\p{Mn}", "")
-        if self.lower_case:
-            texts = tf_text.case_fold_utf8(texts)
-        return texts
+        return normalize_text(texts, self.lower_case, self.strip_accents)
 
     def tokenize(self, texts):
         """Strings [B] (or a scalar) → ragged int32 ids [B, (tokens)], without special tokens."""
-        ids = self._fast.tokenize(self._normalize(texts))
-        return tf.cast(ids, tf.int32)
+        texts = tf.convert_to_tensor(texts, dtype=tf.string)
+        ids = tf.cast(self._fast.tokenize(self._normalize(tf.reshape(texts, [-1]))), tf.int32)
+        return ids[0] if texts.shape.rank == 0 else ids
 
     def tokenize_with_offsets(self, texts):
         """Like `tokenize`, plus each token's start and end byte offsets in the input string.
 
-        Offsets refer to the original text only when no separate normalisation op
-        ran (lower_case == strip_accents), which is the case for released checkpoints.
+        Offsets refer to the original text: each character is normalised on its own, and
+        the offsets FastBertTokenizer finds in the normalised text are mapped back through
+        the characters' byte lengths (accents, deleted control characters, lower-casing
+        that changes the length all stay aligned).
         """
-        ids, starts, ends = self._fast.tokenize_with_offsets(self._normalize(texts))
-        return tf.cast(ids, tf.int32), starts, ends
+        texts = tf.convert_to_tensor(texts, dtype=tf.string)
+        rows = tf.reshape(texts, [-1])
+        chars, char_starts = tf.strings.unicode_split_with_offsets(rows, "UTF-8")
+        normalized = self._normalize(chars.flat_values)
+        # Byte position of every character in the normalised text, counted across all rows.
+        sizes = tf.cast(tf.strings.length(normalized), tf.int64)
+        global_starts = tf.cumsum(sizes, exclusive=True)
+        row_base = tf.concat([global_starts, tf.reshape(tf.reduce_sum(sizes), [1])], 0)
+        row_base = tf.gather(row_base, chars.row_starts())
+        ids, starts, ends = self._fast.tokenize_with_offsets(
+            tf.strings.reduce_join(chars.with_flat_values(normalized), axis=-1)
+        )
+        base = tf.gather(row_base, ids.value_rowids())
+        first = tf.searchsorted(global_starts, starts.flat_values + base, side="right") - 1
+        last = tf.searchsorted(global_starts, ends.flat_values + base - 1, side="right") - 1
+        char_ends = char_starts.flat_values + tf.cast(tf.strings.length(chars.flat_values), tf.int64)
+        start_bytes = ids.with_flat_values(tf.gather(char_starts.flat_values, first))
+        end_bytes = ids.with_flat_values(tf.gather(char_ends, last))
+        ids = tf.cast(ids, tf.int32)
+        if texts.shape.rank == 0:
+            return ids[0], start_bytes[0], end_bytes[0]
+        return ids, start_bytes, end_bytes
 
     def detokenize(self, ids):
         """Ids [B, (tokens)] → strings [B], joining "##" pieces (lossy: casing, spacing)."""

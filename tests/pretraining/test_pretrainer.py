@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from keras_electra.data.pretraining_data import pretraining_dataset
 
 from keras_electra.config import ElectraConfig
+from keras_electra.data.pretraining_data import pretraining_dataset
 from keras_electra.pretraining.optimization import create_optimizer
 from keras_electra.pretraining.pretrainer import ElectraPretrainer
 from tests.conftest import NOVELS
