@@ -90,8 +90,11 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
                 raise ElectraError("--strategy tpu: no TPU found") from None
     if name == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
-    if name == "mirrored" or (name == "auto" and len(tf.config.list_logical_devices("GPU")) > 1):
-        return tf.distribute.MirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "mirrored" or (name == "auto" and len(gpus) > 1):
+        # Without GPUs, mirror over the logical CPU devices (how the tests exercise this path).
+        devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
     if name in ("auto", "default", "one_device"):
         return tf.distribute.get_strategy()
     raise ElectraError(f"unknown strategy {name!r}; choose auto, default, mirrored, multiworker or tpu")
@@ -224,10 +227,13 @@ def run_pretraining(options: PretrainingOptions, output_dir: str | Path, verbose
     replicas = strategy.num_replicas_in_sync
     if options.batch_size % replicas:
         raise ElectraError(f"--batch-size {options.batch_size} is not divisible by {replicas} replicas")
+    # Like Keras' own "auto", XLA stays off under Mirrored/MultiWorker strategies, where it
+    # cannot place per-replica state; TPUStrategy compiles with XLA regardless.
+    jit_compile = options.jit_compile and replicas == 1
     with strategy.scope():
         pretrainer = build_pretrainer(options, tokenizer)
         optimizer = create_optimizer(options.learning_rate, options.steps, options.warmup_steps)
-        pretrainer.compile(optimizer=optimizer, jit_compile=options.jit_compile)
+        pretrainer.compile(optimizer=optimizer, jit_compile=jit_compile)
         optimizer.build(pretrainer.trainable_variables)
 
     checkpoint = tf.train.Checkpoint(model=pretrainer, optimizer=optimizer)
@@ -280,6 +286,8 @@ def run_pretraining(options: PretrainingOptions, output_dir: str | Path, verbose
     save_pretrained_models(pretrainer, tokenizer, output_dir)
     result = {
         "steps": int(optimizer.iterations.numpy()),
+        "replicas": replicas,
+        "jit_compile": jit_compile,
         "trained_steps_this_run": remaining if remaining > 0 else 0,
         "seconds_this_run": round(elapsed, 2),
         "tokens_per_second": round(max(remaining, 0) * options.batch_size * options.seq_length / elapsed, 1)
