@@ -52,7 +52,9 @@ def register(subparsers) -> None:
     pre.add_argument("--checkpoint-every", type=int, default=500)
     pre.add_argument("--eval-batches", type=int, default=10)
     pre.add_argument("--strategy", default="auto", choices=["auto", "default", "mirrored", "multiworker", "tpu"])
-    pre.add_argument("--init", help="continue from a converted checkpoint (TF1 or Hugging Face pair)")
+    pre.add_argument("--init", help="continue pretraining from a checkpoint: Google TF1, Hugging Face "
+                     "ElectraForPreTraining dir, or a keras-electra convert/pretrain output")
+    pre.add_argument("--init-generator", help="the Hugging Face ElectraForMaskedLM dir that goes with --init")
     pre.set_defaults(func=_pretrain)
 
 
@@ -76,6 +78,7 @@ def _pretrain(args: argparse.Namespace) -> int:
         disallow_correct=args.disallow_correct, temperature=args.temperature, corpus_format=args.corpus_format,
         seed=args.seed, log_every=args.log_every, checkpoint_every=args.checkpoint_every,
         eval_batches=args.eval_batches, strategy=args.strategy, init=args.init,
+        init_generator=args.init_generator,
     )
     result = run_pretraining(options, args.output)
     print(json.dumps({"before": result["before"], "after": result["after"]}, indent=2))

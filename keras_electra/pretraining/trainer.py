@@ -57,7 +57,8 @@ class PretrainingOptions:
     checkpoint_every: int = 500
     eval_batches: int = 10
     strategy: str = "auto"
-    init: str | None = None  # a converted generator/discriminator pair to continue from
+    init: str | None = None  # a released/converted checkpoint to continue pretraining from
+    init_generator: str | None = None  # its generator, when it lives apart (Hugging Face)
     model_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def resolved(self) -> PretrainingOptions:
@@ -100,12 +101,27 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
     raise ElectraError(f"unknown strategy {name!r}; choose auto, default, mirrored, multiworker or tpu")
 
 
-def build_pretrainer(options: PretrainingOptions, tokenizer: ElectraTokenizer) -> ElectraPretrainer:
+def model_config(options: PretrainingOptions, tokenizer: ElectraTokenizer) -> ElectraConfig:
+    """The preset's network, or the network of the checkpoint that `--init` continues from."""
+    if options.init:
+        from keras_electra.convert import pretraining_config
+
+        config = pretraining_config(options.init, options.init_generator)
+        if config.vocab_size != tokenizer.vocabulary_size:
+            raise CheckpointError(
+                f"{options.init} has a vocabulary of {config.vocab_size} but the tokenizer has "
+                f"{tokenizer.vocabulary_size} tokens; pass the checkpoint's vocab.txt as --vocab"
+            )
+        return config
     overrides = dict(options.model_overrides)
     overrides["vocab_size"] = tokenizer.vocabulary_size
     if options.generator_fraction is not None:
         overrides["generator_fraction"] = options.generator_fraction
-    config = ElectraConfig.from_preset(options.preset, **overrides)
+    return ElectraConfig.from_preset(options.preset, **overrides)
+
+
+def build_pretrainer(options: PretrainingOptions, tokenizer: ElectraTokenizer) -> ElectraPretrainer:
+    config = model_config(options, tokenizer)
     pretrainer = ElectraPretrainer(
         config,
         tokenizer.special_token_ids,
@@ -174,6 +190,12 @@ def _load_tokenizer(options: PretrainingOptions, output_dir: Path) -> ElectraTok
     saved = output_dir / "vocab.txt"
     if saved.is_file():  # a resumed run keeps the vocabulary it started with
         return ElectraTokenizer.from_directory(output_dir)
+    if options.vocab is None and options.init:
+        from keras_electra.convert import read_checkpoint, tokenizer_from_checkpoint
+
+        tokenizer = tokenizer_from_checkpoint(read_checkpoint(options.init))
+        if tokenizer is not None:
+            return tokenizer
     if options.vocab is None:
         raise ElectraError("--vocab is required (build one with `keras-electra build-vocab`)")
     return ElectraTokenizer(options.vocab, lower_case=options.lower_case)
@@ -249,7 +271,7 @@ def run_pretraining(options: PretrainingOptions, output_dir: str | Path, verbose
     elif options.init:
         from keras_electra.convert import init_pretrainer
 
-        init_pretrainer(pretrainer, options.init)
+        init_pretrainer(pretrainer, options.init, options.init_generator)
         if verbose:
             print(f"Initialised generator and discriminator from {options.init}")
     if not (output_dir / "vocab.txt").is_file():

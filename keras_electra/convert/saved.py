@@ -1,0 +1,101 @@
+"""keras-electra's own layout, as `keras-electra convert` writes it: `model.keras` + config.json.
+
+Reading it as a `Checkpoint` lets converted (or pretrained-here) models feed the same
+code paths as the released formats: `load_pretraining_pair` re-ties the embeddings of a
+`DIR/generator` + `DIR/discriminator` pair, and `save_huggingface` needs nothing else.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from keras_electra.convert.common import Checkpoint, SourceTensor, parse_config, read_json
+from keras_electra.errors import CheckpointError
+
+MODEL_FILE = "model.keras"
+CONFIG_FILE = "config.json"
+REPORT_FILE = "conversion.json"
+
+
+def is_saved_directory(path: str | Path) -> bool:
+    return (Path(path) / MODEL_FILE).is_file()
+
+
+def register_model_classes() -> None:
+    """Import every module that registers keras-electra classes, so `load_model` finds them."""
+    import keras_electra.models.backbone  # noqa: F401
+    import keras_electra.models.discriminator  # noqa: F401
+    import keras_electra.models.generator  # noqa: F401
+
+    try:
+        tasks = importlib.import_module("keras_electra.tasks")
+    except ImportError:
+        return
+    for info in pkgutil.iter_modules(tasks.__path__):
+        try:
+            importlib.import_module(f"keras_electra.tasks.{info.name}")
+        except ImportError:
+            continue
+
+
+def load_saved_model(path: str | Path):
+    import keras
+
+    path = Path(path)
+    file = path / MODEL_FILE if path.is_dir() else path
+    if not file.is_file():
+        raise CheckpointError(f"{path} has no {MODEL_FILE}")
+    register_model_classes()
+    try:
+        return keras.saving.load_model(str(file), compile=False)
+    except Exception as err:  # noqa: BLE001 - keras raises many error types for a bad archive
+        raise CheckpointError(f"{file} cannot be loaded: {err}") from None
+
+
+def read_saved(path: str | Path, config: Any = None) -> Checkpoint:
+    """A keras-electra model directory as a Checkpoint of its canonical weights."""
+    from keras_electra.models.backbone import ElectraBackbone
+    from keras_electra.models.generator import ElectraGenerator
+
+    directory = Path(path)
+    model = load_saved_model(directory)
+    if not hasattr(model, "canonical_weights"):
+        raise CheckpointError(f"{directory / MODEL_FILE} holds a {type(model).__name__}, not an ELECTRA model")
+    weights = model.canonical_weights()
+    if isinstance(model, ElectraBackbone):
+        weights = {f"electra/{k}": v for k, v in weights.items()}
+    tensors = {
+        name: SourceTensor(name, tuple(int(d) for d in var.shape), _constant(np.asarray(var.numpy())))
+        for name, var in weights.items()
+    }
+    if config is not None:
+        resolved = parse_config(config)
+    elif (directory / CONFIG_FILE).is_file():
+        resolved = parse_config(read_json(directory / CONFIG_FILE), source=str(directory / CONFIG_FILE))
+    else:
+        raise CheckpointError(f"{directory} has {MODEL_FILE} but no {CONFIG_FILE}")
+    checkpoint = Checkpoint(
+        format="keras-electra", path=directory, tensors=tensors, config=resolved,
+        architecture=type(model).__name__,
+        generator_config=resolved.generator_config() if isinstance(model, ElectraGenerator) else None,
+    )
+    checkpoint.model = model  # the loaded model itself, for callers that want it as is
+    if (directory / "vocab.txt").is_file():
+        from keras_electra.data.tokenizer import ElectraTokenizer
+
+        tokenizer = ElectraTokenizer.from_directory(directory)
+        checkpoint.vocabulary = tokenizer.vocabulary
+        checkpoint.lower_case, checkpoint.strip_accents = tokenizer.lower_case, tokenizer.strip_accents
+    return checkpoint
+
+
+def _constant(value: np.ndarray):
+    return lambda: value
+
+
+__all__ = ["read_saved", "load_saved_model", "is_saved_directory"]
