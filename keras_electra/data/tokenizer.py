@@ -170,11 +170,12 @@ class ElectraTokenizer(keras.layers.Layer):
     def tokenize(self, texts):
         """Strings [B] (or a scalar) → ragged int32 ids [B, (tokens)], without special tokens."""
         texts = tf.convert_to_tensor(texts, dtype=tf.string)
-        ids = tf.cast(self._fast.tokenize(self._normalize(tf.reshape(texts, [-1]))), tf.int32)
-        return ids[0] if texts.shape.rank == 0 else ids
+        if texts.shape.rank == 0:  # FastBertTokenizer fails on scalars when it does not normalise
+            return self.tokenize(texts[None])[0]
+        return tf.cast(self._fast.tokenize(self._normalize(texts)), tf.int32)
 
     def tokenize_with_offsets(self, texts):
-        """Like `tokenize`, plus each token's start and end byte offsets in the input string.
+        """Like `tokenize` (strings [B] or a scalar), plus each token's start and end byte offsets.
 
         Offsets refer to the original text: each character is normalised on its own, and
         the offsets FastBertTokenizer finds in the normalised text are mapped back through
@@ -182,8 +183,10 @@ class ElectraTokenizer(keras.layers.Layer):
         that changes the length all stay aligned).
         """
         texts = tf.convert_to_tensor(texts, dtype=tf.string)
-        rows = tf.reshape(texts, [-1])
-        chars, char_starts = tf.strings.unicode_split_with_offsets(rows, "UTF-8")
+        if texts.shape.rank == 0:
+            ids, start_bytes, end_bytes = self.tokenize_with_offsets(texts[None])
+            return ids[0], start_bytes[0], end_bytes[0]
+        chars, char_starts = tf.strings.unicode_split_with_offsets(texts, "UTF-8")
         normalized = self._normalize(chars.flat_values)
         # Byte position of every character in the normalised text, counted across all rows.
         sizes = tf.cast(tf.strings.length(normalized), tf.int64)
@@ -199,10 +202,7 @@ class ElectraTokenizer(keras.layers.Layer):
         char_ends = char_starts.flat_values + tf.cast(tf.strings.length(chars.flat_values), tf.int64)
         start_bytes = ids.with_flat_values(tf.gather(char_starts.flat_values, first))
         end_bytes = ids.with_flat_values(tf.gather(char_ends, last))
-        ids = tf.cast(ids, tf.int32)
-        if texts.shape.rank == 0:
-            return ids[0], start_bytes[0], end_bytes[0]
-        return ids, start_bytes, end_bytes
+        return tf.cast(ids, tf.int32), start_bytes, end_bytes
 
     def detokenize(self, ids):
         """Ids [B, (tokens)] → strings [B], joining "##" pieces (lossy: casing, spacing)."""

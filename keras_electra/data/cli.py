@@ -1,0 +1,112 @@
+"""`keras-electra build-vocab` and `keras-electra build-data`."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+CORPUS_FORMAT_CHOICES = ["auto", "sentences", "paragraphs"]
+
+
+def register(subparsers) -> None:
+    vocab = subparsers.add_parser(
+        "build-vocab", help="learn a WordPiece vocabulary (vocab.txt) from a text corpus",
+        description="Learn a WordPiece vocabulary with tensorflow-text's learner. [PAD] [UNK] [CLS] [SEP] [MASK] "
+        "get ids 0-4. The casing is written to tokenizer.json beside the vocabulary.",
+    )
+    vocab.add_argument("--corpus", nargs="+", required=True, metavar="FILES_OR_DIR",
+                       help="text files, directories (every *.txt) or glob patterns")
+    vocab.add_argument("--vocab-size", type=int, default=8000, help="largest vocabulary size (default 8000)")
+    vocab.add_argument("--output", default="vocab.txt", help="vocabulary file to write (default vocab.txt)")
+    vocab.add_argument("--cased", action="store_true", help="keep the case (default: lower-case)")
+    vocab.add_argument("--no-strip-accents", action="store_true", help="keep accents (default: strip when uncased)")
+    vocab.add_argument("--corpus-format", choices=CORPUS_FORMAT_CHOICES, default="auto")
+    vocab.add_argument("--max-bytes", type=int, default=None,
+                       help="sample the corpus down to about this many bytes (default 4 MB; 0 = all of it)")
+    vocab.add_argument("--seed", type=int, default=0)
+    vocab.set_defaults(func=_build_vocab)
+
+    data = subparsers.add_parser(
+        "build-data", help="pack a text corpus into TFRecord shards for pretraining",
+        description="Tokenise and pack a corpus into [CLS] A [SEP] B [SEP] examples of a fixed length, written as "
+        "sharded TFRecords with metadata.json (read them with `pretrain --corpus DIR`).",
+    )
+    data.add_argument("--corpus", nargs="+", required=True, metavar="FILES_OR_DIR",
+                      help="text files, directories (every *.txt) or glob patterns")
+    data.add_argument("--vocab", required=True, help="vocab.txt, or a directory holding it (and tokenizer.json)")
+    data.add_argument("--seq-length", type=int, default=128)
+    data.add_argument("--output", required=True, help="output directory (created atomically)")
+    data.add_argument("--num-shards", type=int, default=8)
+    data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--sentence-objective", choices=["nsp", "sop"])
+    data.add_argument("--corpus-format", choices=CORPUS_FORMAT_CHOICES, default="auto")
+    casing = data.add_mutually_exclusive_group()
+    casing.add_argument("--cased", action="store_true", help="keep the case (default: tokenizer.json, else uncased)")
+    casing.add_argument("--uncased", action="store_true", help="lower-case and strip accents")
+    data.set_defaults(func=_build_data)
+
+
+def _build_vocab(args: argparse.Namespace) -> int:
+    import json
+
+    from keras_electra.data.tokenizer import TOKENIZER_CONFIG_FILE, VOCAB_FILE
+    from keras_electra.data.vocab_builder import DEFAULT_MAX_BYTES, build_vocabulary
+    from keras_electra.utils.io import atomic_file
+
+    lower_case = not args.cased
+    strip_accents = False if args.no_strip_accents else lower_case
+    output = Path(args.output)
+    if output.is_dir():
+        output = output / VOCAB_FILE
+    max_bytes = DEFAULT_MAX_BYTES if args.max_bytes is None else (args.max_bytes or None)
+    started = time.perf_counter()
+    tokens = build_vocabulary(
+        args.corpus, vocab_size=args.vocab_size, lower_case=lower_case, strip_accents=strip_accents,
+        corpus_format=args.corpus_format, output=output, max_bytes=max_bytes, seed=args.seed,
+    )
+    casing = f"{'uncased' if lower_case else 'cased'}, accents {'stripped' if strip_accents else 'kept'}"
+    where = ""
+    if output.name == VOCAB_FILE:  # the directory then loads with ElectraTokenizer.from_directory
+        config_path = output.parent / TOKENIZER_CONFIG_FILE
+        with atomic_file(config_path) as tmp:
+            tmp.write_text(json.dumps({"lower_case": lower_case, "strip_accents": strip_accents}) + "\n")
+        where = f" and the casing to {config_path}"
+    print(f"wrote {len(tokens)} tokens to {output}{where} ({casing}) in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def _load_tokenizer(vocab: str, cased: bool, uncased: bool):
+    import json
+
+    from keras_electra.data.tokenizer import TOKENIZER_CONFIG_FILE, VOCAB_FILE, ElectraTokenizer, load_vocabulary
+
+    path = Path(vocab)
+    directory = path if path.is_dir() else path.parent
+    settings = {}
+    config = directory / TOKENIZER_CONFIG_FILE
+    if (path.is_dir() or path.name == VOCAB_FILE) and config.is_file():
+        settings = json.loads(config.read_text())
+    if cased:
+        settings = {"lower_case": False, "strip_accents": False}
+    elif uncased:
+        settings = {"lower_case": True, "strip_accents": True}
+    return ElectraTokenizer(load_vocabulary(path), **settings)
+
+
+def _build_data(args: argparse.Namespace) -> int:
+    from keras_electra.data.pretraining_data import write_tfrecords
+
+    tokenizer = _load_tokenizer(args.vocab, args.cased, args.uncased)
+    started = time.perf_counter()
+    metadata = write_tfrecords(
+        args.corpus, tokenizer, args.output, seq_length=args.seq_length, num_shards=args.num_shards,
+        seed=args.seed, corpus_format=args.corpus_format, sentence_objective=args.sentence_objective,
+    )
+    seconds = time.perf_counter() - started
+    print(
+        f"wrote {metadata['count']} examples of length {metadata['seq_length']} ({metadata['tokens']} tokens, "
+        f"{metadata['corpus_format']} corpus of {len(metadata['sources'])} files) in {metadata['num_shards']} "
+        f"shards to {args.output} in {seconds:.1f} s ({metadata['count'] / max(seconds, 1e-9):.0f} examples/s)"
+    )
+    return 0
