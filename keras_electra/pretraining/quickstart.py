@@ -100,7 +100,7 @@ def run_quickstart(corpus: list[str] | None, output_dir: str | Path, steps: int 
     )
     result = run_pretraining(options, output_dir)
 
-    print("[3/5] Held-out metrics, before and after pretraining:")
+    print("[3/5] Metrics on fixed evaluation batches (same masks), before and after pretraining:")
     print(f"      {'metric':<28}{'before':>10}{'after':>10}")
     for key, label in METRIC_ROWS:
         print(f"      {label:<28}{result['before'][key]:>10.4f}{result['after'][key]:>10.4f}")
