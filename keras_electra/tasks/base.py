@@ -1,0 +1,376 @@
+"""What every fine-tuning task shares: the backbone, a preprocessor, label names, heads,
+losses, the FGM adversarial train step, and loading a pretrained discriminator.
+
+A task model is a `keras.Model` on `ElectraBackbone`. It takes the preprocessed dict
+(`token_ids`, `segment_ids`, `padding_mask`, int32 [B, L]) and returns float32 logits.
+Its preprocessor (tokenizer + packing, TF graph ops only) travels with it in `.keras`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_electra.config import ElectraConfig
+from keras_electra.data.tokenizer import VOCAB_FILE, ElectraTokenizer
+from keras_electra.errors import CheckpointError
+from keras_electra.layers.initializers import activation, truncated_normal
+from keras_electra.layers.random import Dropout
+from keras_electra.models.backbone import ElectraBackbone
+from keras_electra.models.serialization import deserialize_backbone, serialize_backbone
+
+# Label id of positions that carry no label (sub-words after the first, specials, padding).
+IGNORE_INDEX = -100
+MODEL_KEYS = ("token_ids", "segment_ids", "padding_mask")
+MODEL_FILE = "model.keras"
+HEADS = ("electra", "huggingface")
+
+
+# --------------------------------------------------------------------------- heads
+@keras.saving.register_keras_serializable(package="keras_electra")
+class HuggingFaceClassificationHead(keras.layers.Layer):
+    """HF `ElectraClassificationHead` on a pooled vector: dropout → dense(H) → GELU → dropout → out_proj."""
+
+    def __init__(self, hidden_size: int, num_classes: int, dropout: float = 0.1,
+                 initializer_range: float = 0.02, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.hidden_size = hidden_size
+        self.num_classes = num_classes
+        self.dropout_rate = dropout
+        self.initializer_range = initializer_range
+        init = truncated_normal(initializer_range)
+        self.dropout = Dropout(dropout, dtype=self.dtype_policy)
+        self.dense = keras.layers.Dense(hidden_size, kernel_initializer=init, name="dense", dtype=self.dtype_policy)
+        self.out_proj = keras.layers.Dense(num_classes, kernel_initializer=init, name="out_proj",
+                                           dtype=self.dtype_policy)
+        self._gelu = activation("gelu")
+
+    def build(self, input_shape) -> None:
+        self.dense.build(input_shape)
+        self.out_proj.build((*input_shape[:-1], self.hidden_size))
+        self.built = True
+
+    def call(self, pooled, training=None):
+        x = self.dense(self.dropout(pooled, training=training))
+        return self.out_proj(self.dropout(self._gelu(x), training=training))
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.num_classes)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "hidden_size": self.hidden_size, "num_classes": self.num_classes,
+                "dropout": self.dropout_rate, "initializer_range": self.initializer_range}
+
+
+@keras.saving.register_keras_serializable(package="keras_electra")
+class SequenceSummary(keras.layers.Layer):
+    """HF `ElectraSequenceSummary` on the first token: dense(H) → GELU → dropout."""
+
+    def __init__(self, hidden_size: int, dropout: float = 0.1, initializer_range: float = 0.02, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.hidden_size = hidden_size
+        self.dropout_rate = dropout
+        self.initializer_range = initializer_range
+        self.summary = keras.layers.Dense(hidden_size, kernel_initializer=truncated_normal(initializer_range),
+                                          name="summary", dtype=self.dtype_policy)
+        self.dropout = Dropout(dropout, dtype=self.dtype_policy)
+        self._gelu = activation("gelu")
+
+    def build(self, input_shape) -> None:
+        self.summary.build(input_shape)
+        self.built = True
+
+    def call(self, first_token, training=None):
+        return self.dropout(self._gelu(self.summary(first_token)), training=training)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.hidden_size)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "hidden_size": self.hidden_size, "dropout": self.dropout_rate,
+                "initializer_range": self.initializer_range}
+
+
+def dense_head(units: int, name: str, initializer_range: float, dtype) -> keras.layers.Dense:
+    return keras.layers.Dense(units, kernel_initializer=truncated_normal(initializer_range), name=name, dtype=dtype)
+
+
+def add_dense(names: dict, prefix: str, layer: keras.layers.Dense) -> None:
+    # `kernel` (not `_kernel`): with LoRA enabled it is the merged [in, out] kernel.
+    names[f"{prefix}/kernel"] = layer.kernel
+    names[f"{prefix}/bias"] = layer.bias
+
+
+def check_head(head: str) -> str:
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; choose from {', '.join(HEADS)}")
+    return head
+
+
+# -------------------------------------------------------------------------- losses
+@keras.saving.register_keras_serializable(package="keras_electra")
+class MaskedSparseCrossentropy(keras.losses.Loss):
+    """Softmax cross-entropy from logits, averaged over labels != `ignore_index`.
+
+    Unlike Keras' sample weights, the mean is over labelled positions only, so the
+    loss does not shrink with padding. `label_smoothing` mixes in the uniform distribution.
+    """
+
+    def __init__(self, ignore_index: int = IGNORE_INDEX, label_smoothing: float = 0.0,
+                 name: str = "masked_sparse_crossentropy", **kwargs) -> None:
+        super().__init__(name=name, reduction="sum", **kwargs)
+        self.ignore_index = int(ignore_index)
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, "int32")
+        logits = ops.cast(y_pred, "float32")
+        valid = ops.cast(ops.not_equal(y_true, self.ignore_index), "float32")
+        safe = ops.where(ops.equal(y_true, self.ignore_index), 0, y_true)
+        log_probs = ops.log_softmax(logits, axis=-1)
+        num_classes = ops.shape(logits)[-1]
+        target = ops.one_hot(safe, num_classes, dtype="float32")
+        if self.label_smoothing:
+            target = target * (1.0 - self.label_smoothing) + self.label_smoothing / ops.cast(num_classes, "float32")
+        per_item = -ops.sum(target * log_probs, axis=-1) * valid
+        return ops.sum(per_item) / ops.maximum(ops.sum(valid), 1.0)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "ignore_index": self.ignore_index, "label_smoothing": self.label_smoothing}
+
+
+@keras.saving.register_keras_serializable(package="keras_electra")
+class SpanLoss(keras.losses.Loss):
+    """QA loss: mean of the start and end cross-entropies over the sequence.
+
+    y_true [B, 2] (start, end token positions), y_pred [B, L, 2] logits.
+    """
+
+    def __init__(self, name: str = "span_loss", **kwargs) -> None:
+        super().__init__(name=name, reduction="sum", **kwargs)
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, "int32")
+        logits = ops.cast(y_pred, "float32")
+        log_probs = ops.log_softmax(logits, axis=1)  # over positions
+        length = ops.shape(logits)[1]
+        start = ops.one_hot(y_true[:, 0], length, dtype="float32")
+        end = ops.one_hot(y_true[:, 1], length, dtype="float32")
+        nll = -(ops.sum(start * log_probs[:, :, 0], axis=1) + ops.sum(end * log_probs[:, :, 1], axis=1)) / 2.0
+        return ops.mean(nll)
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+
+@keras.saving.register_keras_serializable(package="keras_electra")
+class MaskedAccuracy(keras.metrics.Metric):
+    """Accuracy of argmax(logits) over labels != `ignore_index` (token-level for NER)."""
+
+    def __init__(self, ignore_index: int = IGNORE_INDEX, name: str = "accuracy", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.ignore_index = int(ignore_index)
+        self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.cast(y_true, "int32")
+        valid = ops.cast(ops.not_equal(y_true, self.ignore_index), "float32")
+        hit = ops.cast(ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), y_true), "float32") * valid
+        self.correct.assign_add(ops.sum(hit))
+        self.total.assign_add(ops.sum(valid))
+
+    def result(self):
+        return self.correct / ops.maximum(self.total, 1.0)
+
+    def reset_state(self) -> None:
+        self.correct.assign(0.0)
+        self.total.assign(0.0)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "ignore_index": self.ignore_index}
+
+
+# ---------------------------------------------------------------------- base class
+class ElectraTask(keras.Model):
+    """Base of the task models: a backbone, its heads, an optional preprocessor and label names.
+
+    Subclasses build their heads (built eagerly, so `.keras` loading needs no sample call),
+    implement `call`, `head_weights` and `get_config`, and set `preprocessor_cls`.
+    `adversarial_epsilon > 0` turns on FGM adversarial training on the word embeddings.
+    """
+
+    preprocessor_cls: ClassVar[type | None] = None
+    task_type: ClassVar[str] = "task"
+
+    def __init__(
+        self,
+        backbone: ElectraBackbone,
+        preprocessor: keras.layers.Layer | None = None,
+        label_names: list[str] | None = None,
+        adversarial_epsilon: float = 0.0,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.label_names = [str(x) for x in label_names] if label_names is not None else None
+        self.adversarial_epsilon = float(adversarial_epsilon)
+
+    # ------------------------------------------------------------ names and config
+    def head_weights(self) -> dict[str, keras.Variable]:
+        raise NotImplementedError
+
+    def canonical_weights(self) -> dict[str, keras.Variable]:
+        """Every variable under its checkpoint name: backbone under `electra/`, heads as HF/TF1 name them."""
+        names = {f"electra/{k}": v for k, v in self.backbone.canonical_weights().items()}
+        names.update(self.head_weights())
+        return names
+
+    def get_config(self) -> dict:
+        config = {**super().get_config(), "backbone": serialize_backbone(self.backbone)}
+        config["preprocessor"] = (
+            keras.saving.serialize_keras_object(self.preprocessor) if self.preprocessor is not None else None
+        )
+        config["label_names"] = self.label_names
+        config["adversarial_epsilon"] = self.adversarial_epsilon
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        config["backbone"] = deserialize_backbone(config["backbone"])
+        if isinstance(config.get("preprocessor"), dict):
+            config["preprocessor"] = keras.saving.deserialize_keras_object(config["preprocessor"])
+        return cls(**config)
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def from_pretrained(cls, path: str | Path, seq_length: int = 128, preprocessor_kwargs: dict | None = None,
+                        **kwargs):
+        """This task with a fresh head on the discriminator (or backbone) saved under `path`.
+
+        `path` is a directory written by `keras-electra pretrain`/`convert`
+        (`path/discriminator/model.keras` + `vocab.txt` + `tokenizer.json`), or a
+        directory with `model.keras` and tokenizer files directly in it.
+        """
+        backbone, tokenizer = load_pretrained_backbone(path)
+        return cls.from_backbone(backbone, tokenizer, seq_length, preprocessor_kwargs, **kwargs)
+
+    @classmethod
+    def from_backbone(cls, backbone: ElectraBackbone, tokenizer: ElectraTokenizer, seq_length: int = 128,
+                      preprocessor_kwargs: dict | None = None, **kwargs):
+        preprocessor = cls.preprocessor_cls(tokenizer, seq_length=seq_length, **(preprocessor_kwargs or {}))
+        return cls(backbone, preprocessor=preprocessor, **kwargs)
+
+    # ------------------------------------------------------------ FGM train step
+    def train_step(self, data):
+        if not self.adversarial_epsilon:
+            return super().train_step(data)
+        return self._fgm_train_step(data)
+
+    def _fgm_train_step(self, data):
+        """FGM (Miyato et al. 2017): perturb the word embeddings by ε·g/‖g‖, add the gradients
+        of a second forward/backward pass on the perturbed embeddings, then restore them."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        embeddings = self.backbone.embeddings.word_embeddings
+        variables = list(self.trainable_variables)
+
+        def loss_and_grads(targets):
+            with tf.GradientTape() as tape:
+                y_pred = self(x, training=True)
+                loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+                scaled = self.optimizer.scale_loss(loss)
+            return y_pred, loss, tape.gradient(scaled, targets)
+
+        y_pred, loss, grads = loss_and_grads(variables + [embeddings])
+        emb_grad = tf.convert_to_tensor(grads.pop())
+        norm = tf.norm(emb_grad)
+        delta = tf.where(norm > 0.0, self.adversarial_epsilon * emb_grad / (norm + 1e-12), tf.zeros_like(emb_grad))
+        backup = tf.identity(embeddings.value)  # restore exactly, not by subtracting delta again
+        embeddings.assign_add(tf.cast(delta, embeddings.dtype))
+        _, _, adv_grads = loss_and_grads(variables)
+        embeddings.assign(backup)
+
+        total = []
+        for g1, g2 in zip(grads, adv_grads):
+            if g1 is None or g2 is None:
+                total.append(g1 if g2 is None else g2)
+            else:
+                total.append(tf.convert_to_tensor(g1) + tf.convert_to_tensor(g2))
+        self.optimizer.apply_gradients(zip(total, variables))
+        self._loss_tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+
+def cls_hidden(hidden):
+    return hidden[:, 0, :]
+
+
+def float_logits(x):
+    return ops.cast(x, "float32")
+
+
+# ------------------------------------------------------------------- loading
+def load_pretrained_backbone(path: str | Path) -> tuple[ElectraBackbone, ElectraTokenizer]:
+    """(backbone, tokenizer) from a pretraining/convert output dir or a fine-tuned model dir."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"pretrained model directory not found: {path}")
+    candidates = [path / "discriminator", path] if path.is_dir() else [path.parent]
+    model_file = next((d / MODEL_FILE for d in candidates if (d / MODEL_FILE).is_file()), None)
+    if path.is_file() and path.suffix == ".keras":
+        model_file = path
+    if model_file is None:
+        raise CheckpointError(
+            f"no {MODEL_FILE} under {path} (expected {path}/discriminator/{MODEL_FILE} or {path}/{MODEL_FILE})"
+        )
+    tokenizer = load_tokenizer(model_file.parent, fallback=path if path.is_dir() else None)
+    import keras_electra.models  # noqa: F401  (registers the serialisable classes)
+    import keras_electra.models.discriminator  # noqa: F401
+    import keras_electra.models.generator  # noqa: F401
+
+    try:
+        model = keras.saving.load_model(model_file, compile=False)
+    except (ValueError, TypeError, OSError, KeyError) as err:
+        raise CheckpointError(f"cannot load {model_file}: {str(err).splitlines()[0]}") from None
+    backbone = getattr(model, "backbone", model)
+    if not isinstance(backbone, ElectraBackbone):
+        raise CheckpointError(f"{model_file} holds a {type(model).__name__}, not an ELECTRA discriminator or backbone")
+    if backbone.vocab_size != tokenizer.vocabulary_size:
+        raise CheckpointError(
+            f"{model_file} has a vocabulary of {backbone.vocab_size} but {tokenizer.vocabulary_size} tokens "
+            f"are in the vocab.txt beside it"
+        )
+    return backbone, tokenizer
+
+
+def load_tokenizer(directory: Path, fallback: Path | None = None) -> ElectraTokenizer:
+    for d in (directory, fallback, directory.parent):
+        if d is not None and (d / VOCAB_FILE).is_file():
+            return ElectraTokenizer.from_directory(d)
+    raise CheckpointError(f"no {VOCAB_FILE} beside {directory} (looked in {directory} and its parent)")
+
+
+def random_backbone(preset: str = "tiny", vocabulary: str | Path | None = None, lower_case: bool = True,
+                    seed: int | None = None, **overrides: Any) -> tuple[ElectraBackbone, ElectraTokenizer]:
+    """A randomly initialised backbone of `preset` size with the tokenizer of `vocabulary`."""
+    if vocabulary is None:
+        raise CheckpointError("random initialisation needs a vocabulary: pass --vocab PATH")
+    tokenizer = ElectraTokenizer(vocabulary, lower_case=lower_case)
+    config = ElectraConfig.from_preset(preset, vocab_size=tokenizer.vocabulary_size, **overrides)
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    return ElectraBackbone.from_electra_config(config, name="backbone"), tokenizer
+
+
+def read_config_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"cannot read {path}: {err}") from None

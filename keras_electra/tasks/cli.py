@@ -1,0 +1,184 @@
+"""`keras-electra finetune | evaluate | predict`: argument parsing only."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+PRESET_CHOICES = ("tiny", "small", "base", "large")
+
+
+def register(subparsers) -> None:
+    from keras_electra.tasks.registry import TASKS
+
+    task_help = "; ".join(f"{name}: {spec.description}" for name, spec in TASKS.items())
+
+    # ------------------------------------------------------------------ finetune
+    p = subparsers.add_parser(
+        "finetune",
+        help="fine-tune a discriminator on a task (the paper's recipe by default)",
+        description="Fine-tune ELECTRA with the paper's recipe: LR by model size, layer-wise LR decay, 10%% "
+        "warm-up + linear decay, AdamW eps 1e-6 without weight decay, batch 32, best dev checkpoint.",
+    )
+    p.add_argument("--task", required=True, metavar="NAME", help=f"task name ({task_help})")
+    p.add_argument("--data", required=True, metavar="PATH",
+                   help="the task's data directory (e.g. ../shared/data/glue/SST-2) or file")
+    p.add_argument("--init", required=True, metavar="MODEL_DIR|random",
+                   help="a pretrained model directory (pretrain/convert output), or 'random'")
+    p.add_argument("--output", required=True, metavar="DIR", help="where the model, results and plots go")
+    size = p.add_argument_group("model")
+    size.add_argument("--preset", choices=PRESET_CHOICES,
+                      help="model size: the architecture for --init random (default small) and the LR defaults")
+    size.add_argument("--vocab", metavar="PATH", help="vocab.txt for --init random")
+    size.add_argument("--cased", action="store_true", help="do not lower-case (for --init random with a cased vocab)")
+    size.add_argument("--head", choices=("electra", "huggingface"), default="electra",
+                      help="classification head: the paper's (default) or Hugging Face's")
+    size.add_argument("--seq-length", type=int, metavar="L", help="tokens per example (default: the task's)")
+    opt = p.add_argument_group("recipe (defaults: the paper's)")
+    opt.add_argument("--epochs", type=int, metavar="N", help="default: 3; 10 for STS-B; 2 for SQuAD")
+    opt.add_argument("--batch-size", type=int, default=32, metavar="N")
+    opt.add_argument("--eval-batch-size", type=int, metavar="N")
+    opt.add_argument("--learning-rate", type=float, metavar="X", help="default 3e-4 Small/tiny, 1e-4 Base, 5e-5 Large")
+    opt.add_argument("--layerwise-lr-decay", type=float, metavar="X", help="default 0.8 (0.9 Large)")
+    opt.add_argument("--legacy-layerwise-decay", action="store_true",
+                     help="reproduce the official off-by-one layer-wise decay (google-research/electra#51)")
+    opt.add_argument("--warmup-fraction", type=float, default=0.1, metavar="X")
+    opt.add_argument("--weight-decay", type=float, default=0.0, metavar="X")
+    opt.add_argument("--dropout", type=float, default=0.1, metavar="X")
+    opt.add_argument("--seed", type=int, default=0)
+    opt.add_argument("--seeds", type=int, nargs="+", metavar="S",
+                     help="train one model per seed and also report their ensemble (averaged probabilities)")
+    opt.add_argument("--patience", type=int, default=3, metavar="N",
+                     help="stop after N epochs without a better dev score (0: never)")
+    opt.add_argument("--label-smoothing", type=float, default=0.0, metavar="X")
+    opt.add_argument("--fgm-epsilon", type=float, default=0.0, metavar="X",
+                     help="FGM adversarial training on the word embeddings with this epsilon (e.g. 1.0)")
+    opt.add_argument("--peft", choices=("none", "lora", "bitfit"), default="none",
+                     help="parameter-efficient fine-tuning")
+    opt.add_argument("--lora-rank", type=int, default=8, metavar="R")
+    opt.add_argument("--freeze-layers", type=int, default=0, metavar="K", help="freeze embeddings + bottom K blocks")
+    opt.add_argument("--no-jit", action="store_true", help="do not XLA-compile the train step")
+    data = p.add_argument_group("data")
+    data.add_argument("--max-train-examples", type=int, metavar="N", help="train on N examples (sampled with --seed)")
+    data.add_argument("--max-eval-examples", type=int, metavar="N", help="evaluate on N examples")
+    data.add_argument("--train-examples", type=int, metavar="N", help="few-shot: N training examples per class")
+    data.add_argument("--train-split", metavar="NAME")
+    data.add_argument("--dev-split", metavar="NAME")
+    data.add_argument("--test-split", metavar="NAME")
+    data.add_argument("--evaluate-test", action="store_true", help="also score the test split at the end")
+    data.add_argument("--text-columns", nargs="+", metavar="COL", help="table tasks: one or two text columns")
+    data.add_argument("--label-column", metavar="COL", help="table tasks: the label column")
+    data.add_argument("--labels", nargs="+", metavar="LABEL", help="table tasks: the label set, in id order")
+    task = p.add_argument_group("task options")
+    task.add_argument("--doc-stride", type=int, metavar="N", help="QA: window step in tokens (default 128; 0: off)")
+    task.add_argument("--max-query-length", type=int, metavar="N", help="QA: question tokens kept (default 64)")
+    task.add_argument("--max-answer-length", type=int, metavar="N", help="QA: answer tokens at most (default 30)")
+    task.add_argument("--n-best", type=int, metavar="N", help="QA: candidates per window (default 20)")
+    task.add_argument("--allow-no-answer", action="store_true", help="QA: SQuAD 2.0 style no-answer prediction")
+    task.add_argument("--null-score-threshold", type=float, metavar="X", help="QA: no-answer threshold (default 0)")
+    task.add_argument("--pooling", choices=("cls", "entity_start"), help="relations: default entity_start")
+    task.add_argument("--num-choices", type=int, metavar="N", help="multiple choice: choices per question")
+    p.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
+    p.set_defaults(func=_finetune)
+
+    # ------------------------------------------------------------------ evaluate
+    e = subparsers.add_parser("evaluate", help="score a fine-tuned model on a task's data",
+                              description="Score a fine-tuned model directory on one split of a task's data.")
+    e.add_argument("--model", required=True, metavar="DIR", help="a directory written by `finetune`")
+    e.add_argument("--task", metavar="NAME", help="default: the task the model was trained on")
+    e.add_argument("--data", required=True, metavar="PATH")
+    e.add_argument("--split", default="dev", help="dev (default), test, ...")
+    e.add_argument("--max-examples", type=int, metavar="N")
+    e.add_argument("--batch-size", type=int, default=32, metavar="N")
+    e.add_argument("--text-columns", nargs="+", metavar="COL")
+    e.add_argument("--label-column", metavar="COL")
+    e.add_argument("--json", action="store_true", help="print the scores as JSON")
+    e.set_defaults(func=_evaluate)
+
+    # ------------------------------------------------------------------- predict
+    r = subparsers.add_parser("predict", help="labels, entities or answers for typed text",
+                              description="Run a fine-tuned model on text. Classifiers take TEXT (a pair as "
+                              "'a ||| b'); NER takes TEXT; QA takes --context and --question; relations take "
+                              "TEXT with <e1>..</e1> <e2>..</e2>; multiple choice takes --context, --question "
+                              "and the choices as TEXT. '-' reads texts from stdin, one per line.")
+    r.add_argument("--model", required=True, metavar="DIR")
+    r.add_argument("texts", nargs="*", metavar="TEXT")
+    r.add_argument("--question", action="append", metavar="Q")
+    r.add_argument("--context", metavar="C")
+    r.add_argument("--batch-size", type=int, default=32, metavar="N")
+    r.add_argument("--json", action="store_true", help="print JSON")
+    r.set_defaults(func=_predict)
+
+
+def _task_options(args) -> dict:
+    names = {"doc_stride": args.doc_stride, "max_query_length": args.max_query_length,
+             "max_answer_length": args.max_answer_length, "n_best": args.n_best,
+             "null_score_threshold": args.null_score_threshold, "pooling": args.pooling,
+             "num_choices": args.num_choices}
+    options = {k: v for k, v in names.items() if v is not None}
+    if args.allow_no_answer:
+        options["allow_no_answer"] = True
+    return options
+
+
+def _finetune(args) -> int:
+    from keras_electra.tasks.finetune import FinetuneConfig, finetune
+
+    config = FinetuneConfig(
+        task=args.task, data=args.data, init=args.init, output=args.output, preset=args.preset, vocab=args.vocab,
+        lower_case=not args.cased, epochs=args.epochs, batch_size=args.batch_size,
+        eval_batch_size=args.eval_batch_size, learning_rate=args.learning_rate,
+        layerwise_lr_decay=args.layerwise_lr_decay, legacy_layerwise_decay=args.legacy_layerwise_decay,
+        warmup_fraction=args.warmup_fraction, weight_decay=args.weight_decay, dropout=args.dropout,
+        seq_length=args.seq_length, seed=args.seed, seeds=args.seeds, max_train_examples=args.max_train_examples,
+        max_eval_examples=args.max_eval_examples, train_examples_per_class=args.train_examples,
+        early_stopping_patience=args.patience or None, label_smoothing=args.label_smoothing,
+        fgm_epsilon=args.fgm_epsilon, peft=args.peft, lora_rank=args.lora_rank, freeze_layers=args.freeze_layers,
+        head=args.head, jit_compile=not args.no_jit, train_split=args.train_split, dev_split=args.dev_split,
+        test_split=args.test_split, evaluate_test=args.evaluate_test, task_options=_task_options(args),
+        text_columns=args.text_columns, label_column=args.label_column, labels=args.labels,
+        verbose=2 if args.quiet else "auto",
+    )
+    results = finetune(config)
+    metric = results["metric"]
+    line = f"{results['task']}: dev {metric} {results['dev'][metric]:.4f} (best epoch {results['best_epoch']})"
+    if "test" in results and metric in results["test"]:
+        line += f", test {metric} {results['test'][metric]:.4f}"
+    if "ensemble" in results:
+        line += f", ensemble dev {metric} {results['ensemble']['dev'].get(metric, float('nan')):.4f}"
+    print(f"{line}\nsaved to {args.output} (model.keras, results.json, training_curves.png, logs/)")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from keras_electra.tasks.finetune import evaluate
+    from keras_electra.tasks.registry import TableSource
+
+    table = None
+    if args.text_columns or args.label_column:
+        table = TableSource(tuple(args.text_columns or ("text",)), args.label_column or "label")
+    result = evaluate(args.model, args.task, args.data, args.split, args.max_examples, args.batch_size, table=table)
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True, default=str))
+        return 0
+    scores = result["scores"]
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if isinstance(v, float))
+    print(f"{result['task']} {result['split']} ({result['num_examples']} examples): {shown}")
+    return 0
+
+
+def _predict(args) -> int:
+    from keras_electra.tasks.predict import format_prediction, predict_texts
+
+    texts = list(args.texts)
+    if texts == ["-"]:
+        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    results = predict_texts(args.model, texts, question=args.question, context=args.context,
+                            batch_size=args.batch_size)
+    if args.json:
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+    else:
+        for result in results:
+            print(format_prediction(result))
+    return 0
+

@@ -1,0 +1,573 @@
+"""The paper's fine-tuning recipe, as defaults of one function: `finetune(FinetuneConfig(...))`.
+
+- LR 3e-4 Small (and tiny), 1e-4 Base, 5e-5 Large; layer-wise LR decay 0.8 (0.9 Large)
+  with the official off-by-one fixed (`legacy_layerwise_decay=True` reproduces it).
+- AdamW, ε 1e-6, weight decay 0, global-norm clipping 1.0; 10% linear warm-up then
+  linear decay; batch 32; dropout 0.1.
+- Epochs from the task registry (3; 10 for STS-B; 2 for SQuAD).
+- The dev metric is computed after every epoch: the best epoch's weights are kept,
+  and training stops early after `early_stopping_patience` epochs without progress.
+- Options: label smoothing, FGM adversarial training, an ensemble over several seeds
+  (probabilities averaged), LoRA / BitFit / frozen bottom layers, few-shot sampling.
+
+Outputs (`output` directory): `model.keras` + `vocab.txt` + `tokenizer.json` + `task.json`
+(the best model), `results.json` (metrics, full config, data files), `training_curves.png`
+and TensorBoard logs under `logs/`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_electra.config import FINETUNING_PRESETS, PRESETS
+from keras_electra.data.tokenizer import ElectraTokenizer
+from keras_electra.errors import DataError, ElectraError, TrainingError
+from keras_electra.models.backbone import ElectraBackbone
+from keras_electra.pretraining.optimization import create_optimizer, layerwise_lr_multipliers
+from keras_electra.tasks.base import MODEL_FILE, ElectraTask, load_pretrained_backbone, random_backbone
+from keras_electra.tasks.peft import apply_peft, has_lora, merge_lora, trainable_summary
+from keras_electra.tasks.registry import TableSource, TaskSpec, get_task, read_split, runners, table_labels
+from keras_electra.utils.io import atomic_file, write_json
+
+TASK_FILE = "task.json"
+RESULTS_FILE = "results.json"
+PLOT_FILE = "training_curves.png"
+HIDDEN_TO_SIZE = {128: "tiny", 256: "small", 768: "base", 1024: "large"}
+
+
+@dataclasses.dataclass
+class FinetuneConfig:
+    """Everything one fine-tuning run depends on; `None` means "the paper's default"."""
+
+    task: str
+    data: str
+    init: str  # a pretrained model directory, or "random"
+    output: str
+    preset: str | None = None  # model size: picks LR/decay defaults; the architecture for --init random
+    vocab: str | None = None  # vocabulary for --init random
+    lower_case: bool = True
+    epochs: int | None = None
+    batch_size: int = 32
+    eval_batch_size: int | None = None
+    learning_rate: float | None = None
+    layerwise_lr_decay: float | None = None
+    legacy_layerwise_decay: bool = False
+    warmup_fraction: float = 0.1
+    weight_decay: float = 0.0
+    adam_epsilon: float = 1e-6
+    clip_norm: float | None = 1.0
+    dropout: float = 0.1
+    seq_length: int | None = None
+    seed: int = 0
+    seeds: list[int] | None = None  # several seeds: an ensemble (probabilities averaged)
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+    train_examples_per_class: int | None = None  # few-shot: N examples of each class
+    early_stopping_patience: int | None = 3
+    label_smoothing: float = 0.0
+    fgm_epsilon: float = 0.0
+    peft: str = "none"
+    lora_rank: int = 8
+    lora_alpha: float | None = None
+    freeze_layers: int = 0
+    head: str = "electra"
+    jit_compile: bool = True
+    train_split: str | None = None
+    dev_split: str | None = None
+    test_split: str | None = None
+    evaluate_test: bool = False
+    task_options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    text_columns: list[str] | None = None
+    label_column: str | None = None
+    labels: list[str] | None = None
+    model_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)  # ElectraConfig fields, random init
+    verbose: int | str = "auto"
+
+    def seed_list(self) -> list[int]:
+        return list(self.seeds) if self.seeds else [self.seed]
+
+
+# --------------------------------------------------------------------- defaults
+def model_size(backbone: ElectraBackbone, preset: str | None) -> str:
+    if preset:
+        if preset not in FINETUNING_PRESETS:
+            raise ElectraError(f"unknown preset {preset!r}; choose from {', '.join(FINETUNING_PRESETS)}")
+        return preset
+    if backbone.num_layers >= 24:
+        return "large"
+    return HIDDEN_TO_SIZE.get(backbone.hidden_size, "small" if backbone.hidden_size < 768 else "base")
+
+
+def resolve_hyperparameters(config: FinetuneConfig, spec: TaskSpec, backbone: ElectraBackbone) -> dict[str, Any]:
+    size = model_size(backbone, config.preset)
+    defaults = FINETUNING_PRESETS[size]
+    return {
+        "model_size": size,
+        "learning_rate": config.learning_rate if config.learning_rate is not None else defaults["learning_rate"],
+        "layerwise_lr_decay": (config.layerwise_lr_decay if config.layerwise_lr_decay is not None
+                               else defaults["layerwise_lr_decay"]),
+        "legacy_layerwise_decay": config.legacy_layerwise_decay,
+        "epochs": config.epochs if config.epochs is not None else spec.epochs,
+        "batch_size": config.batch_size,
+        "warmup_fraction": config.warmup_fraction,
+        "weight_decay": config.weight_decay,
+        "adam_epsilon": config.adam_epsilon,
+        "clip_norm": config.clip_norm,
+        "dropout": config.dropout,
+        "seq_length": config.seq_length or spec.seq_length,
+    }
+
+
+# ------------------------------------------------------------------------ data
+def subsample(examples: list, limit: int | None, seed: int) -> list:
+    """At most `limit` examples, drawn with `seed`, in their original order."""
+    if limit is None or limit >= len(examples):
+        return examples
+    if limit <= 0:
+        raise DataError(f"cannot keep {limit} examples")
+    keep = sorted(random.Random(seed).sample(range(len(examples)), limit))
+    return [examples[i] for i in keep]
+
+
+def few_shot(examples: list, per_class: int, seed: int) -> list:
+    """`per_class` examples of every label (all of a label that has fewer), drawn with `seed`."""
+    by_label: dict[str, list[int]] = {}
+    for i, e in enumerate(examples):
+        label = getattr(e, "label", None)
+        if label is None:
+            raise DataError(f"few-shot sampling needs labelled examples; {e.guid} has none")
+        by_label.setdefault(str(label), []).append(i)
+    rng = random.Random(seed)
+    keep: list[int] = []
+    for label in sorted(by_label):
+        rows = by_label[label]
+        keep += rows if len(rows) <= per_class else rng.sample(rows, per_class)
+    return [examples[i] for i in sorted(keep)]
+
+
+@dataclasses.dataclass
+class TaskData:
+    train: list
+    dev: list
+    test: list | None
+    files: dict[str, list[str]]
+    labels: list[str] | None
+
+
+def load_task_data(config: FinetuneConfig, spec: TaskSpec) -> TaskData:
+    train_split, dev_split, test_split = spec.splits
+    train_split = config.train_split or train_split
+    dev_split = config.dev_split or dev_split
+    test_split = config.test_split or test_split
+    table = None
+    if spec.dataset is None:
+        table = TableSource(tuple(config.text_columns or ("text",)), config.label_column or "label",
+                            labels=tuple(config.labels) if config.labels else None)
+    train, train_files = read_split(spec, config.data, train_split, table)
+    dev, dev_files = read_split(spec, config.data, dev_split, table)
+    test, test_files = (None, [])
+    if config.evaluate_test and test_split:
+        test, test_files = read_split(spec, config.data, test_split, table)
+    if not train:
+        raise DataError(f"{config.data}: the {train_split} split of {spec.name} has no examples")
+    if not dev:
+        raise DataError(f"{config.data}: the {dev_split} split of {spec.name} has no examples")
+    if config.train_examples_per_class:
+        train = few_shot(train, config.train_examples_per_class, config.seed)
+    train = subsample(train, config.max_train_examples, config.seed)
+    dev = subsample(dev, config.max_eval_examples, config.seed)
+    if test is not None:
+        test = subsample(test, config.max_eval_examples, config.seed)
+    labels = spec.labels
+    if spec.dataset is None and spec.kind == "classification":
+        labels = table_labels(train, table)
+    files = {"train": [str(f) for f in train_files], "dev": [str(f) for f in dev_files]}
+    if test_files:
+        files["test"] = [str(f) for f in test_files]
+    return TaskData(train, dev, test, files, labels)
+
+
+# --------------------------------------------------------------------- callbacks
+class DevEvaluation(keras.callbacks.Callback):
+    """After each epoch: the dev metrics (added to the logs as `dev_*`), best weights, early stopping."""
+
+    def __init__(self, spec: TaskSpec, examples: list, batch_size: int, metric: str,
+                 patience: int | None = None) -> None:
+        super().__init__()
+        self.spec = spec
+        self.examples = examples
+        self.batch_size = batch_size
+        self.metric = metric
+        self.patience = patience
+        self.best: float = -math.inf
+        self.best_epoch: int | None = None
+        self.best_weights: list | None = None
+        self.best_predictions: dict | None = None
+        self.history: list[dict[str, float]] = []
+        self._wait = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs if logs is not None else {}
+        loss = logs.get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise TrainingError(f"the training loss became {loss} in epoch {epoch + 1}; lower --learning-rate")
+        runner = self.spec.runner
+        predictions = runner.predict(self.model, self.examples, self.batch_size)
+        scores = runner.score(self.spec.name, self.examples, predictions, self.model)
+        flat = {k: float(v) for k, v in scores.items() if isinstance(v, int | float) and k not in ("total", "skipped")}
+        for k, v in flat.items():
+            logs[f"dev_{k}"] = v
+        self.history.append({"epoch": epoch + 1, **flat})
+        value = flat.get(self.metric)
+        if value is None:
+            raise ElectraError(f"dev metric {self.metric!r} is not among {sorted(flat)}")
+        if value > self.best:
+            self.best, self.best_epoch, self._wait = value, epoch + 1, 0
+            self.best_weights = [np.array(w) for w in self.model.get_weights()]
+            self.best_predictions = predictions
+        else:
+            self._wait += 1
+            if self.patience and self._wait >= self.patience:
+                self.model.stop_training = True
+
+    def on_train_end(self, logs=None) -> None:
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class ScalarLogger(keras.callbacks.Callback):
+    """TensorBoard scalars (`train/*` per step, `epoch/*` incl. dev metrics per epoch).
+
+    Written with core `tf.summary.write` and the scalars plugin metadata, so the event
+    files are the ones `tf.summary.scalar` writes, without needing the tensorboard package.
+    """
+
+    def __init__(self, log_dir: str | Path, every: int = 10) -> None:
+        super().__init__()
+        import tensorflow as tf
+        from tensorflow.core.framework import summary_pb2
+
+        self._tf = tf
+        self._writer = tf.summary.create_file_writer(str(log_dir))
+        self._metadata = summary_pb2.SummaryMetadata(
+            plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"),
+            data_class=summary_pb2.DATA_CLASS_SCALAR,
+        )
+        self.every = every
+        self._step = 0
+
+    def _write(self, values: dict, prefix: str, step: int) -> None:
+        with self._writer.as_default():
+            for key, value in values.items():
+                if isinstance(value, int | float | np.floating):
+                    self._tf.summary.write(f"{prefix}/{key}", self._tf.constant(float(value)), step=step,
+                                           metadata=self._metadata)
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        self._step += 1
+        if logs and self._step % self.every == 0:
+            lr = self.model.optimizer.learning_rate
+            self._write({**logs, "learning_rate": float(keras.ops.convert_to_numpy(lr))}, "train", self._step)
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        self._write(logs or {}, "epoch", epoch + 1)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None) -> None:
+        self._writer.close()
+
+
+class StepLosses(keras.callbacks.Callback):
+    """The running training loss after every step, for the curves."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps: list[int] = []
+        self.losses: list[float] = []
+        self.seconds: list[float] = []
+        self._step = 0
+        self._start = 0.0
+
+    def on_train_batch_begin(self, batch, logs=None) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        self._step += 1
+        self.seconds.append(time.perf_counter() - self._start)
+        if logs and "loss" in logs:
+            self.steps.append(self._step)
+            self.losses.append(float(logs["loss"]))
+
+
+# -------------------------------------------------------------------- one seed
+def build_task_model(config: FinetuneConfig, spec: TaskSpec, labels: list[str] | None, seed: int,
+                     seq_length: int) -> tuple[ElectraTask, ElectraTokenizer]:
+    keras.utils.set_random_seed(seed)
+    if config.init == "random":
+        backbone, tokenizer = random_backbone(config.preset or "small", config.vocab, config.lower_case, seed,
+                                              **{"hidden_dropout": config.dropout, "attention_dropout": config.dropout,
+                                                 **config.model_overrides})
+    else:
+        backbone, tokenizer = load_pretrained_backbone(config.init)
+    options = {**spec.options, **config.task_options, "dropout": config.dropout, "head": config.head,
+               "label_smoothing": config.label_smoothing}
+    model = spec.runner.build_model(backbone, tokenizer, seq_length, labels, options)
+    model.adversarial_epsilon = float(config.fgm_epsilon)
+    apply_peft(model, config.peft, config.freeze_layers, config.lora_rank, config.lora_alpha)
+    return model, tokenizer
+
+
+def train_one_seed(config: FinetuneConfig, spec: TaskSpec, data: TaskData, hp: dict, model: ElectraTask,
+                   tokenizer: ElectraTokenizer, seed: int, log_dir: Path) -> dict[str, Any]:
+    """Train one freshly built model with `seed`; keep its best dev epoch."""
+    runner = spec.runner
+    runner.check(data.train, model, "training data")
+    runner.check(data.dev, model, "dev data")
+    train_ds = runner.train_dataset(model, data.train, hp["batch_size"], seed)
+    steps_per_epoch = int(train_ds.cardinality().numpy())
+    if steps_per_epoch <= 0:
+        raise DataError("the training data makes no batch; lower --batch-size")
+    total_steps = steps_per_epoch * hp["epochs"]
+    multipliers = layerwise_lr_multipliers(model.trainable_variables, model.backbone.num_layers,
+                                           hp["layerwise_lr_decay"], legacy_off_by_one=hp["legacy_layerwise_decay"])
+    optimizer = create_optimizer(
+        hp["learning_rate"], total_steps, int(hp["warmup_fraction"] * total_steps),
+        weight_decay_rate=hp["weight_decay"], epsilon=hp["adam_epsilon"], clip_norm=hp["clip_norm"],
+        lr_multipliers=multipliers,
+    )
+    model.compile(optimizer=optimizer, jit_compile=config.jit_compile,
+                  **runner.compile_args(model, {"label_smoothing": config.label_smoothing}))
+    eval_batch = config.eval_batch_size or max(hp["batch_size"], 32)
+    dev_eval = DevEvaluation(spec, data.dev, eval_batch, spec.metric, config.early_stopping_patience)
+    steps = StepLosses()
+    callbacks = [dev_eval, steps, ScalarLogger(log_dir)]
+    start = time.perf_counter()
+    history = model.fit(train_ds, epochs=hp["epochs"], callbacks=callbacks, verbose=config.verbose, shuffle=False)
+    seconds = time.perf_counter() - start
+    # Step time without the first step of each compile (XLA compilation dominates it).
+    timed = steps.seconds[1:] if len(steps.seconds) > 1 else steps.seconds
+    result: dict[str, Any] = {
+        "seed": seed,
+        "best_epoch": dev_eval.best_epoch,
+        "dev": {k: v for k, v in dev_eval.history[dev_eval.best_epoch - 1].items() if k != "epoch"},
+        "dev_history": dev_eval.history,
+        "train_history": {k: [float(x) for x in v] for k, v in history.history.items()},
+        "step_losses": {"step": steps.steps, "loss": steps.losses},
+        "steps_per_epoch": steps_per_epoch,
+        "train_seconds": seconds,
+        "median_step_seconds": float(np.median(timed)) if timed else None,
+        **trainable_summary(model),
+    }
+    predictions = {"dev": dev_eval.best_predictions}
+    if data.test is not None:
+        runner.check(data.test, model, "test data")
+        predictions["test"] = runner.predict(model, data.test, eval_batch)
+        result["test"] = _flat(runner.score(spec.name, data.test, predictions["test"], model))
+    return {"result": result, "model": model, "tokenizer": tokenizer, "predictions": predictions}
+
+
+def _flat(scores: dict) -> dict[str, Any]:
+    return {k: v for k, v in scores.items() if not isinstance(v, dict)} | (
+        {"per_type": scores["per_type"]} if "per_type" in scores else {})
+
+
+def average_predictions(runs: Sequence[dict]) -> dict[str, np.ndarray]:
+    """Ensemble: the mean of the runs' scores (probabilities, or logits for QA); alignment is shared."""
+    merged = dict(runs[0])
+    merged["scores"] = np.mean([r["scores"] for r in runs], axis=0)
+    return merged
+
+
+# ----------------------------------------------------------------------- outputs
+def save_task_model(model: ElectraTask, tokenizer: ElectraTokenizer, directory: Path, spec: TaskSpec,
+                    extra: dict | None = None) -> None:
+    """`model.keras` + tokenizer files + `task.json`, each written atomically."""
+    directory.mkdir(parents=True, exist_ok=True)
+    # A clean copy: no optimizer state in the file (3x smaller), LoRA factors merged.
+    model = merge_lora(model) if has_lora(model) else copy_model(model)
+    with atomic_file(directory / MODEL_FILE) as tmp:
+        target = tmp.with_name(tmp.name + ".keras")  # Keras insists on the suffix
+        try:
+            model.save(target)
+            os.replace(target, tmp)
+        finally:
+            target.unlink(missing_ok=True)
+    tokenizer.save_to_directory(directory)
+    info = {
+        "task": spec.name,
+        "kind": spec.kind,
+        "task_class": type(model).__name__,
+        "labels": model.label_names,
+        "seq_length": model.preprocessor.seq_length,
+        "metric": spec.metric,
+        **(extra or {}),
+    }
+    write_json(directory / TASK_FILE, info)
+
+
+def copy_model(model: ElectraTask) -> ElectraTask:
+    """The same architecture and weights, uncompiled."""
+    fresh = model.__class__.from_config(model.get_config())
+    fresh.set_weights(model.get_weights())
+    return fresh
+
+
+def plot_curves(path: Path, run: dict[str, Any], metric: str, title: str) -> None:
+    """Training loss per step and per epoch, and the dev metric per epoch (matplotlib, Agg)."""
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_dev) = plt.subplots(1, 2, figsize=(11, 4))
+    steps = run["step_losses"]
+    if steps["step"]:
+        ax_loss.plot(steps["step"], steps["loss"], lw=1, alpha=0.6, label="running epoch-mean loss (per step)")
+    epoch_loss = run["train_history"].get("loss", [])
+    spe = run["steps_per_epoch"]
+    if epoch_loss:
+        ax_loss.plot([spe * (i + 1) for i in range(len(epoch_loss))], epoch_loss, "o-", label="epoch loss")
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("training loss")
+    ax_loss.legend()
+    ax_loss.grid(alpha=0.3)
+    epochs = [h["epoch"] for h in run["dev_history"]]
+    ax_dev.plot(epochs, [h[metric] for h in run["dev_history"]], "o-", color="C2", label=f"dev {metric}")
+    if run.get("best_epoch"):
+        ax_dev.axvline(run["best_epoch"], color="grey", ls="--", lw=1, label="best epoch")
+    ax_dev.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax_dev.set_xlabel("epoch")
+    ax_dev.set_ylabel(f"dev {metric}")
+    ax_dev.legend()
+    ax_dev.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def finetune(config: FinetuneConfig) -> dict[str, Any]:
+    """Fine-tune, evaluate and save; returns the content of `results.json`."""
+    spec = get_task(config.task)
+    if config.init != "random" and not Path(config.init).exists():
+        raise ElectraError(f"--init {config.init}: no such model directory (or pass --init random)")
+    data = load_task_data(config, spec)
+    output = Path(config.output)
+    output.mkdir(parents=True, exist_ok=True)
+
+    runs = []
+    hp: dict[str, Any] = {}
+    seq_length = config.seq_length or spec.seq_length
+    for seed in config.seed_list():
+        model, tokenizer = build_task_model(config, spec, data.labels, seed, seq_length)
+        if seq_length > model.backbone.max_position_embeddings:
+            raise ElectraError(f"--seq-length {seq_length} exceeds the model's "
+                               f"{model.backbone.max_position_embeddings} positions")
+        hp = hp or resolve_hyperparameters(config, spec, model.backbone)  # LR defaults follow the model size
+        runs.append(train_one_seed(config, spec, data, hp, model, tokenizer, seed, output / "logs" / f"seed_{seed}"))
+
+    metric = spec.metric
+    best_run = max(runs, key=lambda r: r["result"]["dev"][metric])
+    model, tokenizer = best_run["model"], best_run["tokenizer"]
+    results: dict[str, Any] = {
+        "task": spec.name,
+        "description": spec.description,
+        "metric": metric,
+        "dev": best_run["result"]["dev"],
+        "best_epoch": best_run["result"]["best_epoch"],
+        "best_seed": best_run["result"]["seed"],
+        "runs": [r["result"] for r in runs],
+        "hyperparameters": hp,
+        "config": dataclasses.asdict(config),
+        "init": config.init,
+        "data_files": data.files,
+        "num_examples": {"train": len(data.train), "dev": len(data.dev),
+                         **({"test": len(data.test)} if data.test is not None else {})},
+        "labels": data.labels,
+    }
+    if "test" in best_run["result"]:
+        results["test"] = best_run["result"]["test"]
+    if len(runs) > 1:
+        ensemble = {}
+        for split, examples in (("dev", data.dev), ("test", data.test)):
+            if examples is None:
+                continue
+            merged = average_predictions([r["predictions"][split] for r in runs])
+            ensemble[split] = _flat(spec.runner.score(spec.name, examples, merged, model))
+        results["ensemble"] = ensemble
+        dev_values = [r["result"]["dev"][metric] for r in runs]
+        results["seed_summary"] = {"mean": float(np.mean(dev_values)), "std": float(np.std(dev_values)),
+                                   "values": dev_values}
+
+    save_task_model(model, tokenizer, output, spec, {
+        "language": spec.language, "init": config.init, "best_seed": results["best_seed"],
+        "hyperparameters": hp,
+    })
+    plot_curves(output / PLOT_FILE, best_run["result"], metric,
+                f"{spec.name}: {metric} {results['dev'][metric]:.4f} (best epoch {results['best_epoch']})")
+    results["outputs"] = {"model": str(output / MODEL_FILE), "plot": str(output / PLOT_FILE),
+                          "logs": str(output / "logs")}
+    write_json(output / RESULTS_FILE, results)
+    return results
+
+
+# ---------------------------------------------------------------------- loading
+def load_task(model_dir: str | Path) -> tuple[ElectraTask, dict[str, Any]]:
+    """A fine-tuned model directory → (task model with its preprocessor, task.json)."""
+    model_dir = Path(model_dir)
+    model_file = model_dir / MODEL_FILE
+    info_file = model_dir / TASK_FILE
+    if not model_file.is_file():
+        raise ElectraError(f"{model_dir}: no {MODEL_FILE} (a directory written by `keras-electra finetune`)")
+    info: dict[str, Any] = {}
+    if info_file.is_file():
+        try:
+            info = json.loads(info_file.read_text())
+        except json.JSONDecodeError as err:
+            raise ElectraError(f"{info_file} is not valid JSON: {err}") from None
+    runners()  # imports (and so registers) every task class
+
+    try:
+        model = keras.saving.load_model(model_file, compile=False)
+    except (ValueError, TypeError, KeyError, OSError) as err:
+        raise ElectraError(f"cannot load {model_file}: {str(err).splitlines()[0]}") from None
+    if not isinstance(model, ElectraTask):
+        raise ElectraError(f"{model_file} is a {type(model).__name__}, not a fine-tuned task model")
+    if model.preprocessor is None:
+        raise ElectraError(f"{model_file} has no preprocessor; it cannot take raw text")
+    return model, info
+
+
+def evaluate(model_dir: str | Path, task: str | None, data: str, split: str = "dev",
+             max_examples: int | None = None, batch_size: int = 32, seed: int = 0,
+             table: TableSource | None = None) -> dict[str, Any]:
+    """Scores of a fine-tuned model on one split of a task's data."""
+    model, info = load_task(model_dir)
+    spec = get_task(task or info.get("task", ""))
+    examples, files = read_split(spec, data, split, table)
+    if not examples:
+        raise DataError(f"{data}: the {split} split of {spec.name} has no examples")
+    examples = subsample(examples, max_examples, seed)
+    runner = spec.runner
+    runner.check(examples, model, f"{split} data")
+    predictions = runner.predict(model, examples, batch_size)
+    scores = _flat(runner.score(spec.name, examples, predictions, model))
+    return {"task": spec.name, "split": split, "metric": spec.metric, "scores": scores,
+            "num_examples": len(examples), "data_files": [str(f) for f in files], "model": str(model_dir)}
+
+
+def model_presets() -> list[str]:
+    return list(PRESETS)

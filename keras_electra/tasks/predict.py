@@ -1,0 +1,138 @@
+"""`predict_texts`: raw text in, labels / entities / answers out, from a fine-tuned model directory.
+
+The output format is stable (the export predictors for SavedModel, TFLite and ONNX give
+the same dicts):
+
+- classification / relation: {"text", "label", "probability", "probabilities": {label: p}}
+- regression: {"text", "score"}
+- token classification: {"text", "tokens", "tags", "entities": [{"type", "text", "start", "end", "probability"}]}
+  (start/end are character offsets, end exclusive)
+- question answering: {"question", "context", "answer", "start", "end", "score"}
+- multiple choice: {"context", "question", "choices", "choice", "answer", "probability", "probabilities"}
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from keras_electra.errors import DataError
+from keras_electra.tasks.base import MODEL_KEYS
+from keras_electra.tasks.classifier import ElectraClassifier
+from keras_electra.tasks.multiple_choice import ElectraMultipleChoice
+from keras_electra.tasks.question_answerer import ElectraQuestionAnswerer
+from keras_electra.tasks.relation_classifier import ElectraRelationClassifier
+from keras_electra.tasks.runner import softmax
+from keras_electra.tasks.token_classifier import ElectraTokenClassifier, decode_text
+
+PAIR_SEPARATORS = ("\t", " ||| ")
+
+
+def split_pair(text: str) -> tuple[str, str | None]:
+    """"first<TAB>second" or "first ||| second" → a sentence pair; otherwise a single text."""
+    for sep in PAIR_SEPARATORS:
+        if sep in text:
+            a, b = text.split(sep, 1)
+            return a.strip(), b.strip()
+    return text, None
+
+
+@functools.lru_cache(maxsize=4)
+def _load(model_dir: str):
+    from keras_electra.tasks.finetune import load_task
+
+    return load_task(model_dir)
+
+
+def predict_texts(
+    model_dir: str | Path,
+    texts: Sequence[str] = (),
+    question: str | Sequence[str] | None = None,
+    context: str | None = None,
+    choices: Sequence[str] | None = None,
+    batch_size: int = 32,
+) -> list[dict]:
+    """Predictions of the Keras model in `model_dir` for raw inputs (see the module doc).
+
+    - classifiers: `texts` (a pair as "a<TAB>b" or "a ||| b");
+    - NER: `texts`; relations: `texts` with `<e1>..</e1>` and `<e2>..</e2>` markers;
+    - QA: `context` and one or more questions (`question`, or `texts` as the questions);
+    - multiple choice: `context`, `question` and `choices` (or `texts` as the choices).
+    """
+    model, _ = _load(str(Path(model_dir).resolve()))
+    texts = [str(t) for t in texts]
+    if isinstance(model, ElectraQuestionAnswerer):
+        questions = [question] if isinstance(question, str) else list(question or texts)
+        if not context or not questions:
+            raise DataError("a question-answering model needs --context and at least one --question")
+        answers = model.answer(questions, [context] * len(questions), batch_size)
+        return [{"question": q, "context": context, "answer": a["answer"], "start": a["start"], "end": a["end"],
+                 "score": a["score"]} for q, a in zip(questions, answers)]
+    if isinstance(model, ElectraMultipleChoice):
+        options = list(choices or texts)
+        q = question if isinstance(question, str) else (question[0] if question else "")
+        if not context or len(options) < 2:
+            raise DataError("a multiple-choice model needs --context and at least two choices")
+        if len(options) > model.num_choices:
+            raise DataError(f"{len(options)} choices given; the model takes at most {model.num_choices}")
+        padded = options + [""] * (model.num_choices - len(options))
+        x = model.preprocessor((tf.constant([context]), tf.constant([q]), tf.constant([padded])))
+        probs = softmax(model.predict(x, verbose=0))[0][: len(options)]
+        best = int(probs.argmax())
+        return [{"context": context, "question": q, "choices": options, "choice": best, "answer": options[best],
+                 "probability": float(probs[best]), "probabilities": [float(p) for p in probs]}]
+    if not texts:
+        raise DataError("nothing to predict: give one or more texts")
+    for i, text in enumerate(texts):
+        if not text.strip():
+            raise DataError(f"text {i + 1} is empty")
+    if isinstance(model, ElectraTokenClassifier):
+        return [{"text": t, **r} for t, r in zip(texts, decode_text(model, texts))]
+    if isinstance(model, ElectraRelationClassifier):
+        x = model.preprocessor(tf.constant(texts))
+        return _labelled(texts, softmax(model.predict(x, batch_size=batch_size, verbose=0)), model.label_names)
+    if isinstance(model, ElectraClassifier):
+        pairs = [split_pair(t) for t in texts]
+        if any(b is not None for _, b in pairs):
+            x = model.preprocessor((tf.constant([a for a, _ in pairs]), tf.constant([b or "" for _, b in pairs])))
+        else:
+            x = model.preprocessor(tf.constant(texts))
+        logits = model.predict({k: x[k] for k in MODEL_KEYS}, batch_size=batch_size, verbose=0)
+        if model.is_regression:
+            return [{"text": t, "score": float(s)} for t, s in zip(texts, np.asarray(logits)[:, 0])]
+        return _labelled(texts, softmax(logits), model.label_names)
+    raise DataError(f"{model_dir}: unsupported task model {type(model).__name__}")
+
+
+def _labelled(texts: Sequence[str], probs: np.ndarray, label_names: Sequence[str]) -> list[dict]:
+    out = []
+    for text, p in zip(texts, probs):
+        best = int(p.argmax())
+        out.append({"text": text, "label": label_names[best], "probability": float(p[best]),
+                    "probabilities": {name: float(v) for name, v in zip(label_names, p)}})
+    return out
+
+
+def format_prediction(result: dict) -> str:
+    """One human-readable line (or a few) per prediction."""
+    if "answer" in result and "question" in result and "choices" not in result:
+        if not result["answer"]:
+            return f"Q: {result['question']}\n  A: (no answer)  score {result['score']:.3f}"
+        return (f"Q: {result['question']}\n  A: {result['answer']}  [chars {result['start']}-{result['end']}]"
+                f"  score {result['score']:.3f}")
+    if "choices" in result:
+        return f"{result['question']} → {result['answer']} (choice {result['choice']}, p={result['probability']:.3f})"
+    if "entities" in result:
+        lines = [result["text"]]
+        for e in result["entities"]:
+            lines.append(f"  {e['type']:<6} {e['text']}  [chars {e['start']}-{e['end']}]  p={e['probability']:.3f}")
+        if not result["entities"]:
+            lines.append("  (no entities)")
+        return "\n".join(lines)
+    if "score" in result:
+        return f"{result['score']:.4f}\t{result['text']}"
+    return f"{result['label']}\t(p={result['probability']:.3f})\t{result['text']}"
