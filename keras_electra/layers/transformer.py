@@ -83,6 +83,31 @@ class SelfAttention(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
+class Adapter(keras.layers.Layer):
+    """Bottleneck adapter (Houlsby et al. 2019): x + up(gelu(down(x))), the identity at initialisation."""
+
+    def __init__(self, size: int, hidden_size: int, initializer_range: float = 0.02, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.size = size
+        self.hidden_size = hidden_size
+        self.initializer_range = initializer_range
+        self.down = _dense(size, "down", initializer_range, self.dtype_policy)
+        self.up = keras.layers.Dense(hidden_size, kernel_initializer="zeros", name="up", dtype=self.dtype_policy)
+
+    def build(self, input_shape) -> None:
+        self.down.build(input_shape)
+        self.up.build((*input_shape[:-1], self.size))
+        self.built = True
+
+    def call(self, x):
+        return x + self.up(ops.gelu(self.down(x), approximate=False))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "size": self.size, "hidden_size": self.hidden_size,
+                "initializer_range": self.initializer_range}
+
+
+@keras.saving.register_keras_serializable(package="keras_electra")
 class TransformerBlock(keras.layers.Layer):
     """Attention → dense → dropout → residual LayerNorm → FFN → dropout → residual LayerNorm."""
 
@@ -96,6 +121,7 @@ class TransformerBlock(keras.layers.Layer):
         attention_dropout: float = 0.1,
         layer_norm_eps: float = 1e-12,
         initializer_range: float = 0.02,
+        adapter_size: int | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -123,6 +149,29 @@ class TransformerBlock(keras.layers.Layer):
         )
         self.dropout = Dropout(hidden_dropout, dtype=policy)
         self._activation = activation(hidden_act)
+        self.adapter_size = None
+        self.attention_adapter = self.output_adapter = None
+        if adapter_size:
+            self._create_adapters(adapter_size)
+
+    def _create_adapters(self, size: int) -> None:
+        self.adapter_size = int(size)
+        self.attention_adapter = Adapter(size, self.hidden_size, self.initializer_range,
+                                         name="attention_adapter", dtype=self.dtype_policy)
+        self.output_adapter = Adapter(size, self.hidden_size, self.initializer_range,
+                                      name="output_adapter", dtype=self.dtype_policy)
+
+    def enable_adapters(self, size: int) -> None:
+        """Add adapters to a built block (like `Dense.enable_lora`): after the attention and FFN outputs."""
+        if self.adapter_size:
+            raise ValueError(f"{self.name} already has adapters of size {self.adapter_size}")
+        self._tracker.unlock()
+        self._create_adapters(size)
+        self._tracker.lock()
+        shape = (None, None, self.hidden_size)
+        with keras.name_scope(self.name):  # paths like layer_3/attention_adapter/..., as if built with the block
+            self.attention_adapter.build(shape)
+            self.output_adapter.build(shape)
 
     def build(self, hidden_shape, attention_bias_shape=None) -> None:
         self.attention.build(hidden_shape)
@@ -131,14 +180,21 @@ class TransformerBlock(keras.layers.Layer):
         self.intermediate_dense.build(hidden_shape)
         self.output_dense.build((*hidden_shape[:-1], self.intermediate_size))
         self.output_layer_norm.build(hidden_shape)
+        if self.adapter_size:
+            self.attention_adapter.build(hidden_shape)
+            self.output_adapter.build(hidden_shape)
         self.built = True
 
     def call(self, hidden, attention_bias, training: bool | None = None):
         attended = self.attention(hidden, attention_bias, training=training)
         attended = self.dropout(self.attention_output_dense(attended), training=training)
+        if self.attention_adapter is not None:
+            attended = self.attention_adapter(attended)
         hidden = self.attention_layer_norm(attended + hidden)
         ffn = self._activation(self.intermediate_dense(hidden))
         ffn = self.dropout(self.output_dense(ffn), training=training)
+        if self.output_adapter is not None:
+            ffn = self.output_adapter(ffn)
         return self.output_layer_norm(ffn + hidden)
 
     def compute_output_shape(self, hidden_shape, attention_bias_shape=None):
@@ -155,6 +211,7 @@ class TransformerBlock(keras.layers.Layer):
             "attention_dropout": self.attention_dropout,
             "layer_norm_eps": self.layer_norm_eps,
             "initializer_range": self.initializer_range,
+            "adapter_size": self.adapter_size,
         }
 
 

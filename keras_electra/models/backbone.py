@@ -48,6 +48,7 @@ class ElectraBackbone(keras.Model):
         initializer_range: float = 0.02,
         layer_norm_eps: float = 1e-12,
         embeddings: ElectraEmbeddings | None = None,
+        adapter_size: int | None = None,
         dtype=None,
         **kwargs,
     ) -> None:
@@ -72,7 +73,8 @@ class ElectraBackbone(keras.Model):
         self.transformer_layers = [
             TransformerBlock(
                 hidden_size, num_heads, intermediate_size, hidden_act, hidden_dropout,
-                attention_dropout, layer_norm_eps, initializer_range, name=f"layer_{i}", dtype=dtype,
+                attention_dropout, layer_norm_eps, initializer_range, adapter_size=adapter_size,
+                name=f"layer_{i}", dtype=dtype,
             )
             for i in range(num_layers)
         ]
@@ -101,6 +103,13 @@ class ElectraBackbone(keras.Model):
         self.type_vocab_size = type_vocab_size
         self.initializer_range = initializer_range
         self.layer_norm_eps = layer_norm_eps
+        self.adapter_size = adapter_size
+
+    def enable_adapters(self, size: int) -> None:
+        """Insert bottleneck adapters into every block of a built (e.g. pretrained) backbone."""
+        for block in self.transformer_layers:
+            block.enable_adapters(size)
+        self.adapter_size = int(size)
 
     @classmethod
     def from_electra_config(
@@ -115,6 +124,7 @@ class ElectraBackbone(keras.Model):
             "trainable": self.trainable,
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
             **{k: getattr(self, k) for k in BACKBONE_ARGS},
+            "adapter_size": self.adapter_size,
         }
 
     @classmethod

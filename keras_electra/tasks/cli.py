@@ -53,9 +53,10 @@ def register(subparsers) -> None:
     opt.add_argument("--label-smoothing", type=float, default=0.0, metavar="X")
     opt.add_argument("--fgm-epsilon", type=float, default=0.0, metavar="X",
                      help="FGM adversarial training on the word embeddings with this epsilon (e.g. 1.0)")
-    opt.add_argument("--peft", choices=("none", "lora", "bitfit"), default="none",
+    opt.add_argument("--peft", choices=("none", "lora", "adapter", "bitfit"), default="none",
                      help="parameter-efficient fine-tuning")
     opt.add_argument("--lora-rank", type=int, default=8, metavar="R")
+    opt.add_argument("--adapter-size", type=int, default=64, metavar="N", help="bottleneck size for --peft adapter")
     opt.add_argument("--freeze-layers", type=int, default=0, metavar="K", help="freeze embeddings + bottom K blocks")
     opt.add_argument("--no-jit", action="store_true", help="do not XLA-compile the train step")
     data = p.add_argument_group("data")
@@ -133,7 +134,7 @@ def _finetune(args) -> int:
         seq_length=args.seq_length, seed=args.seed, seeds=args.seeds, max_train_examples=args.max_train_examples,
         max_eval_examples=args.max_eval_examples, train_examples_per_class=args.train_examples,
         early_stopping_patience=args.patience or None, label_smoothing=args.label_smoothing,
-        fgm_epsilon=args.fgm_epsilon, peft=args.peft, lora_rank=args.lora_rank, freeze_layers=args.freeze_layers,
+        fgm_epsilon=args.fgm_epsilon, peft=args.peft, lora_rank=args.lora_rank, adapter_size=args.adapter_size, freeze_layers=args.freeze_layers,
         head=args.head, jit_compile=not args.no_jit, train_split=args.train_split, dev_split=args.dev_split,
         test_split=args.test_split, evaluate_test=args.evaluate_test, task_options=_task_options(args),
         text_columns=args.text_columns, label_column=args.label_column, labels=args.labels,

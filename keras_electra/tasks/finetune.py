@@ -79,6 +79,7 @@ class FinetuneConfig:
     fgm_epsilon: float = 0.0
     peft: str = "none"
     lora_rank: int = 8
+    adapter_size: int = 64
     lora_alpha: float | None = None
     freeze_layers: int = 0
     head: str = "electra"
@@ -324,7 +325,7 @@ def build_task_model(config: FinetuneConfig, spec: TaskSpec, labels: list[str] |
                "label_smoothing": config.label_smoothing}
     model = spec.runner.build_model(backbone, tokenizer, seq_length, labels, options)
     model.adversarial_epsilon = float(config.fgm_epsilon)
-    apply_peft(model, config.peft, config.freeze_layers, config.lora_rank, config.lora_alpha)
+    apply_peft(model, config.peft, config.freeze_layers, config.lora_rank, config.lora_alpha, config.adapter_size)
     return model, tokenizer
 
 

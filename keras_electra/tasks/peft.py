@@ -1,4 +1,4 @@
-"""Parameter-efficient fine-tuning: LoRA, BitFit and frozen bottom layers.
+"""Parameter-efficient fine-tuning: LoRA, adapters, BitFit and frozen bottom layers.
 
 All of them only change which variables train (and LoRA adds low-rank factors), so the
 task model and its `.keras` format stay the same: `merge_lora` folds the factors back
@@ -12,7 +12,7 @@ import keras
 from keras_electra.errors import ElectraError
 from keras_electra.tasks.base import ElectraTask
 
-PEFT_METHODS = ("none", "lora", "bitfit")
+PEFT_METHODS = ("none", "lora", "adapter", "bitfit")
 LORA_TARGETS = ("query", "value")
 
 
@@ -55,6 +55,17 @@ def apply_lora(model: ElectraTask, rank: int = 8, alpha: float | None = None,
             dense.lora_kernel_b.trainable = True
 
 
+def apply_adapters(model: ElectraTask, size: int = 64) -> None:
+    """Houlsby adapters after each block's attention and FFN outputs; only they, the LayerNorms and the
+    head train. The adapters are part of the saved model (the backbone's config records their size)."""
+    if size <= 0:
+        raise ElectraError(f"--adapter-size must be positive, got {size}")
+    model.backbone.enable_adapters(size)
+    for variable in model.backbone.weights:
+        path = variable.path
+        variable.trainable = "_adapter/" in path or path.rsplit("/", 1)[-1] in ("gamma", "beta")
+
+
 def has_lora(model: ElectraTask) -> bool:
     return any(getattr(getattr(b.attention, n), "lora_enabled", False)
                for b in model.backbone.transformer_layers for n in ("query", "key", "value"))
@@ -73,11 +84,13 @@ def merge_lora(model: ElectraTask) -> ElectraTask:
 
 
 def apply_peft(model: ElectraTask, method: str = "none", freeze_layers: int = 0, lora_rank: int = 8,
-               lora_alpha: float | None = None) -> None:
+               lora_alpha: float | None = None, adapter_size: int = 64) -> None:
     if method not in PEFT_METHODS:
         raise ElectraError(f"unknown parameter-efficient method {method!r}; choose from {', '.join(PEFT_METHODS)}")
     if method == "lora":
         apply_lora(model, lora_rank, lora_alpha)
+    elif method == "adapter":
+        apply_adapters(model, adapter_size)
     elif method == "bitfit":
         apply_bitfit(model)
     freeze_bottom_layers(model, freeze_layers)

@@ -163,6 +163,27 @@ def test_bitfit_and_frozen_layers(en_tokenizer):
         apply_peft(model, "none", freeze_layers=2)
 
 
+def test_adapters_start_as_identity_train_alone_and_save(en_tokenizer, tmp_path):
+    model, x = _build("classifier", en_tokenizer)
+    before = np.asarray(model(x))
+    apply_peft(model, "adapter", adapter_size=8)
+    np.testing.assert_allclose(np.asarray(model(x)), before, atol=1e-6)  # up-projection starts at zero
+    trainable = {v.path for v in model.trainable_variables}
+    assert {"layer_0/attention_adapter/down/kernel", "layer_0/output_adapter/up/kernel",
+            "classifier/kernel"} <= trainable
+    assert all("adapter" in p or p.startswith("classifier/") or p.rsplit("/", 1)[-1] in ("gamma", "beta")
+               for p in trainable)
+    for v in model.trainable_variables:
+        if "adapter/up" in v.path:
+            v.assign(np.random.default_rng(1).normal(0, 0.05, v.shape).astype("float32"))
+    changed = np.asarray(model(x))
+    assert np.abs(changed - before).max() > 1e-4
+    model.save(tmp_path / "adapted.keras")
+    restored = keras.saving.load_model(tmp_path / "adapted.keras")
+    assert restored.backbone.adapter_size == 8
+    np.testing.assert_allclose(np.asarray(restored(x)), changed, atol=1e-6)
+
+
 def _write_pretraining_dir(directory, tokenizer):
     """The layout `keras-electra pretrain` writes: discriminator/ with model.keras, config.json and tokenizer files."""
     from keras_electra.config import ElectraConfig
