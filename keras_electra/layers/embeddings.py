@@ -61,14 +61,15 @@ class ElectraEmbeddings(keras.layers.Layer):
 
     def call(self, token_ids, segment_ids, training: bool | None = None):
         seq_length = ops.shape(token_ids)[1]
-        words = ops.take(self.word_embeddings, token_ids, axis=0)
-        positions = self.position_embeddings[:seq_length][None, :, :]
+        dtype = self.compute_dtype  # variables are autocast to it under mixed precision
+        words = ops.cast(ops.take(self.word_embeddings, token_ids, axis=0), dtype)
+        positions = ops.cast(self.position_embeddings[:seq_length][None, :, :], dtype)
         # A one-hot matmul is faster than a gather for the tiny type vocabulary (official code).
         types = ops.matmul(
-            ops.one_hot(segment_ids, self.type_vocab_size, dtype=self.variable_dtype),
-            self.token_type_embeddings,
+            ops.one_hot(segment_ids, self.type_vocab_size, dtype=dtype),
+            ops.cast(self.token_type_embeddings, dtype),
         )
-        x = ops.cast(words + positions + types, self.compute_dtype)
+        x = words + positions + types
         x = self.layer_norm(x)
         return self.dropout(x, training=training)
 

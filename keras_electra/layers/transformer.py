@@ -63,7 +63,7 @@ class SelfAttention(keras.layers.Layer):
         v = self._split_heads(self.value(hidden), batch, length)
         scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
         # Softmax in float32 even under mixed precision: it is where fp16 overflows.
-        scores = ops.cast(scores, "float32") * (1.0 / self.head_size**0.5) + attention_bias
+        scores = ops.cast(scores, "float32") * (1.0 / self.head_size**0.5) + ops.cast(attention_bias, "float32")
         probs = ops.cast(ops.softmax(scores, axis=-1), self.compute_dtype)
         probs = self.dropout(probs, training=training)
         context = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))

@@ -1,0 +1,199 @@
+"""Inference latency of an ELECTRA-Small classifier in every export format, against HF transformers.
+
+One run times batch 1 and batch 32 at sequence length 128 (real SST-2 dev sentences, packed
+by the model's own preprocessor) for:
+
+- Keras (`predict_on_batch`) and the SavedModel `token_ids` signature;
+- TFLite float32, float16, dynamic-range int8 and full-integer int8, in the LiteRT
+  interpreter (XNNPACK is its default CPU delegate);
+- ONNX Runtime (CPU provider);
+- Hugging Face `ElectraForSequenceClassification` on PyTorch, same size: the reference.
+
+Prints the median latency of each, its ratio to the reference, the file sizes, and checks
+the targets: TFLite int8 ≤ 0.5× the reference, ONNX Runtime ≤ 1×, int8 file ≤ 30% of float32.
+The weights are random (latency does not depend on them); int8 is calibrated on SST-2 train.
+
+    .venv/bin/python benchmarks/inference_latency.py [--threads N] [--runs 30] [--json results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("KERAS_ELECTRA_SHARED_DATA", REPO.parent / "shared" / "data"))
+KEYS = ("token_ids", "segment_ids", "padding_mask")
+
+
+def interleaved_median_ms(fns: dict, runs: int, warmup: int = 3) -> dict[str, float]:
+    """Median latency of each function, timed round-robin so that load changes hit every format alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) * 1000 for name, t in times.items()}
+
+
+def build_classifier(seq_length: int):
+    import keras
+
+    from keras_electra.config import ElectraConfig
+    from keras_electra.data.tokenizer import ElectraTokenizer
+    from keras_electra.models.backbone import ElectraBackbone
+    from keras_electra.tasks.classifier import ElectraClassifier
+
+    keras.utils.set_random_seed(0)
+    tokenizer = ElectraTokenizer(SHARED / "vocab" / "bert_uncased_vocab.txt")
+    config = ElectraConfig.from_preset("small", vocab_size=tokenizer.vocabulary_size)
+    backbone = ElectraBackbone.from_electra_config(config, name="backbone")
+    model = ElectraClassifier.from_backbone(backbone, tokenizer, seq_length, num_classes=2, label_names=["0", "1"])
+    return model, config
+
+
+def torch_reference(config, threads: int):
+    import torch
+    from transformers import ElectraConfig as HFConfig
+    from transformers import ElectraForSequenceClassification
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    hf = HFConfig(vocab_size=config.vocab_size, embedding_size=config.embedding_size, hidden_size=config.hidden_size,
+                  num_hidden_layers=config.num_layers, num_attention_heads=config.num_heads,
+                  intermediate_size=config.intermediate_size, hidden_act="gelu", num_labels=2)
+    model = ElectraForSequenceClassification(hf).eval()
+
+    def run(batch):
+        with torch.inference_mode():
+            return model(input_ids=torch.from_numpy(batch["token_ids"].astype(np.int64)),
+                         token_type_ids=torch.from_numpy(batch["segment_ids"].astype(np.int64)),
+                         attention_mask=torch.from_numpy(batch["padding_mask"].astype(np.int64))).logits
+
+    return run
+
+
+def _keywords(runner):
+    return lambda batch: runner(**batch)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seq-length", type=int, default=128)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--runs", type=int, default=30, help="timed runs at batch 1 (batch 32: a third)")
+    parser.add_argument("--num-calibration", type=int, default=200)
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args(argv)
+
+    import tensorflow as tf
+
+    # The same thread budget for every runtime (TF's pools must be set before its first op).
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+
+    from keras_electra.data.readers.glue import read_glue
+    from keras_electra.export.common import export_info
+    from keras_electra.export.predictor import encode_examples
+
+    model, config = build_classifier(args.seq_length)
+    info = export_info(model)
+    dev = read_glue("sst2", SHARED / "glue" / "SST-2", "dev")
+    train = read_glue("sst2", SHARED / "glue" / "SST-2", "train")[: args.num_calibration]
+    inputs = encode_examples(model.preprocessor, info, dev[: max(args.batches)])
+    calibration = encode_examples(model.preprocessor, info, train)
+    print(f"ELECTRA-Small classifier ({model.count_params() / 1e6:.1f}M parameters), sequence {args.seq_length}, "
+          f"{args.threads} threads, {len(dev)} SST-2 dev sentences available")
+
+    tmp = Path(tempfile.mkdtemp(prefix="electra-bench-"))
+    try:
+        return _run(args, model, config, inputs, calibration, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(args, model, config, inputs, calibration, tmp: Path) -> int:
+    import tensorflow as tf
+
+    from keras_electra.export.onnx import export_onnx, onnx_session
+    from keras_electra.export.saved_model import export_saved_model
+    from keras_electra.export.tflite import export_tflite, load_interpreter
+
+    saved = export_saved_model(model, tmp / "serving" / "small")
+    files = {"tflite float32": export_tflite(saved, tmp / "f32.tflite"),
+             "tflite float16": export_tflite(saved, tmp / "f16.tflite", "float16"),
+             "tflite dynamic int8": export_tflite(saved, tmp / "dyn.tflite", "dynamic"),
+             "tflite int8": export_tflite(saved, tmp / "int8.tflite", "int8", calibration_inputs=calibration),
+             "onnx": export_onnx(saved, tmp / "model.onnx")}
+    sizes = {name: path.stat().st_size for name, path in files.items()}
+
+    loaded = tf.saved_model.load(str(saved))
+    signature = loaded.signatures["token_ids"]
+    session = onnx_session(files["onnx"], args.threads)
+    interpreters = {name: load_interpreter(path, num_threads=args.threads).get_signature_runner("token_ids")
+                    for name, path in files.items() if name.startswith("tflite")}
+    reference = torch_reference(config, args.threads)
+
+    runners = {
+        "hf transformers (torch)": lambda b: reference(b),
+        "keras": lambda b: model.predict_on_batch(b),
+        "saved_model": lambda b: signature(**{k: tf.constant(v) for k, v in b.items()}),
+        **{name: _keywords(r) for name, r in interpreters.items()},
+        "onnxruntime": lambda b: session.run(["logits"], b),
+    }
+    results: dict[str, dict] = {"sizes": sizes, "latency_ms": {}, "threads": args.threads,
+                                "seq_length": args.seq_length}
+    keras_out = np.asarray(model.predict_on_batch({k: v[:1] for k, v in inputs.items()}))
+    for batch_size in args.batches:
+        batch = {k: np.ascontiguousarray(v[:batch_size]).astype(np.int32) for k, v in inputs.items()}
+        runs = args.runs if batch_size == 1 else max(args.runs // 3, 5)
+        timings = interleaved_median_ms({name: functools.partial(fn, batch) for name, fn in runners.items()}, runs)
+        results["latency_ms"][batch_size] = timings
+        ref = timings["hf transformers (torch)"]
+        print(f"\nbatch {batch_size}: median of {runs} interleaved runs")
+        print(f"  {'format':<26}{'ms':>10}{'× reference':>14}")
+        for name, ms in timings.items():
+            print(f"  {name:<26}{ms:>10.2f}{ms / ref:>14.2f}")
+    for name in interpreters:
+        out = interpreters[name](**{k: v[:1] for k, v in inputs.items()})["logits"]
+        print(f"max |logit - keras| at batch 1: {name}: {np.abs(out - keras_out).max():.2e}")
+    out = session.run(["logits"], {k: v[:1] for k, v in inputs.items()})[0]
+    print(f"max |logit - keras| at batch 1: onnx: {np.abs(out - keras_out).max():.2e}")
+
+    print("\nfile sizes")
+    for name, size in sizes.items():
+        print(f"  {name:<26}{size / 2**20:>10.2f} MiB{size / sizes['tflite float32']:>8.0%} of float32")
+    checks = {}
+    for batch_size, timings in results["latency_ms"].items():
+        ref = timings["hf transformers (torch)"]
+        best_int8 = min(timings["tflite int8"], timings["tflite dynamic int8"])
+        checks[f"tflite int8 <= 0.5x reference (batch {batch_size})"] = best_int8 <= 0.5 * ref
+        checks[f"onnxruntime <= 1x reference (batch {batch_size})"] = timings["onnxruntime"] <= ref
+    checks["int8 size <= 30% of float32"] = sizes["tflite int8"] <= 0.3 * sizes["tflite float32"]
+    results["targets"] = checks
+    print("\ntargets")
+    for name, ok in checks.items():
+        print(f"  {'met   ' if ok else 'MISSED'} {name}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,402 @@
+"""One `predict` for every format: a Keras model directory, a SavedModel, a `.tflite`, an `.onnx`.
+
+`Predictor.load(path)` picks a backend from the path; every backend only maps model inputs
+(`token_ids`, `segment_ids`, `padding_mask`) to logits. Tokenisation and decoding are shared:
+the task's own preprocessor (rebuilt from the metadata each export carries) and the tasks'
+decoders, so the output is the same dicts as `keras_electra.tasks.predict.predict_texts`:
+
+- classification / relation: {"text", "label", "probability", "probabilities": {label: p}}
+- regression: {"text", "score"}
+- NER: {"text", "tokens", "tags", "entities": [{"type", "text", "start", "end", "probability"}]}
+- QA: {"question", "context", "answer", "start", "end", "score"}
+- multiple choice: {"context", "question", "choices", "choice", "answer", "probability", "probabilities"}
+
+`predict_any(path, texts, ...)` is the function behind `keras-electra predict --model PATH`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from keras_electra.errors import DataError
+from keras_electra.export.common import (
+    IDS_SIGNATURE,
+    MODEL_KEYS,
+    SERVING_SIGNATURE,
+    ExportError,
+    ExportInfo,
+    rebuild_preprocessor,
+)
+
+FORMAT_NAMES = ("keras", "saved_model", "tflite", "onnx")
+
+
+def detect_format(path: str | Path) -> str:
+    """"keras", "saved_model", "tflite" or "onnx" for a model path (by its files, not its name only)."""
+    path = Path(path)
+    if not path.exists():
+        raise ExportError(f"model not found: {path}")
+    if path.is_file():
+        suffix = path.suffix.lower()
+        if suffix == ".tflite":
+            return "tflite"
+        if suffix == ".onnx":
+            return "onnx"
+        if suffix == ".keras":
+            return "keras"
+        raise ExportError(f"{path}: unknown model file type {suffix!r} (expected .keras, .tflite or .onnx)")
+    if (path / "model.keras").is_file():
+        return "keras"
+    from keras_electra.export.onnx import is_saved_model
+
+    if is_saved_model(path):
+        return "saved_model"
+    raise ExportError(f"{path}: neither a fine-tuned model directory (model.keras) nor a SavedModel")
+
+
+# ------------------------------------------------------------------------ encoding
+def _strings(values: Sequence[str]) -> tf.Tensor:
+    return tf.constant(list(values), tf.string, shape=[len(values)])
+
+
+def _model_inputs(packed: dict) -> dict[str, np.ndarray]:
+    return {k: np.asarray(packed[k], np.int32) for k in MODEL_KEYS}
+
+
+def encode_texts(preprocessor, info: ExportInfo, texts: Sequence[str]) -> dict[str, np.ndarray]:
+    """Raw inputs in `predict`'s format → model input arrays (calibration data, benchmarks).
+
+    Classifiers take "a<TAB>b" for a pair; QA "question<TAB>context"; multiple choice
+    "context<TAB>question<TAB>choice 1<TAB>choice 2...".
+    """
+    from keras_electra.tasks.predict import split_pair
+
+    texts = [str(t) for t in texts]
+    if not texts:
+        raise DataError("no texts to encode")
+    task = info.task_type
+    if task in ("classification", "regression"):
+        pairs = [split_pair(t) for t in texts]
+        if info.pair or any(b is not None for _, b in pairs):
+            return _model_inputs(preprocessor((_strings([a for a, _ in pairs]), _strings([b or "" for _, b in pairs]))))
+        return _model_inputs(preprocessor(_strings(texts)))
+    if task == "relation_classification":
+        return _model_inputs(preprocessor(_strings(texts)))
+    if task == "token_classification":
+        return _model_inputs(preprocessor.encode_text(_strings(texts)))
+    if task == "question_answering":
+        from keras_electra.tasks.question_answerer import encode_windows
+
+        parts = [t.split("\t", 1) for t in texts]
+        if any(len(p) != 2 for p in parts):
+            raise DataError("question-answering calibration texts are 'question<TAB>context'")
+        return _model_inputs(encode_windows(preprocessor, [p[0] for p in parts], [p[1] for p in parts]))
+    if task == "multiple_choice":
+        rows = [t.split("\t") for t in texts]
+        c = info.num_choices
+        if any(len(r) < 4 for r in rows):
+            raise DataError("multiple-choice calibration texts are 'context<TAB>question<TAB>choice<TAB>choice...'")
+        choices = [(r[2:] + [""] * c)[:c] for r in rows]
+        return _model_inputs(preprocessor((_strings([r[0] for r in rows]), _strings([r[1] for r in rows]),
+                                           tf.constant(choices, tf.string, shape=[len(rows), c]))))
+    raise ExportError(f"unknown task type {task!r}")
+
+
+def encode_examples(preprocessor, info: ExportInfo, examples: Sequence[Any]) -> dict[str, np.ndarray]:
+    """Dataset reader examples (training data) → model input arrays, as the task runners pack them."""
+    examples = list(examples)
+    if not examples:
+        raise DataError("no examples to encode")
+    first = examples[0]
+    if hasattr(first, "words"):
+        words = tf.ragged.constant([list(e.words) for e in examples], dtype=tf.string, ragged_rank=1)
+        return _model_inputs(preprocessor.encode_words(words))
+    if hasattr(first, "context") and hasattr(first, "choices"):
+        from keras_electra.tasks.multiple_choice import _inputs
+
+        return _model_inputs(preprocessor(_inputs(examples, info.num_choices)))
+    if hasattr(first, "question") and hasattr(first, "context"):
+        from keras_electra.tasks.question_answerer import encode_windows
+
+        return _model_inputs(encode_windows(preprocessor, [e.question for e in examples],
+                                            [e.context for e in examples]))
+    if info.task_type == "relation_classification":
+        from keras_electra.tasks.relation_classifier import marked_texts
+
+        return _model_inputs(preprocessor(_strings(marked_texts(examples, preprocessor.markers))))
+    if hasattr(first, "text_a"):
+        if info.pair or any(e.text_b is not None for e in examples):
+            return _model_inputs(preprocessor((_strings([e.text_a for e in examples]),
+                                               _strings([e.text_b or "" for e in examples]))))
+        return _model_inputs(preprocessor(_strings([e.text_a for e in examples])))
+    raise ExportError(f"cannot encode examples of type {type(first).__name__} for a {info.task_type} model")
+
+
+# ------------------------------------------------------------------------ backends
+class Backend:
+    """Model inputs → float32 logits, for one format."""
+
+    format: str = ""
+    takes_text = False
+
+    def logits(self, inputs: dict[str, np.ndarray], batch_size: int = 32) -> np.ndarray:
+        raise NotImplementedError
+
+    @staticmethod
+    def _chunks(inputs: dict[str, np.ndarray], batch_size: int):
+        n = len(inputs["token_ids"])
+        for start in range(0, n, max(int(batch_size), 1)):
+            yield {k: np.asarray(inputs[k][start:start + batch_size], np.int32) for k in MODEL_KEYS}
+
+
+class KerasBackend(Backend):
+    format = "keras"
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def logits(self, inputs, batch_size=32):
+        return np.asarray(self.model.predict(_model_inputs(inputs), batch_size=batch_size, verbose=0), np.float32)
+
+
+class SavedModelBackend(Backend):
+    format = "saved_model"
+
+    def __init__(self, directory: Path) -> None:
+        import tensorflow_text  # noqa: F401  (registers the tokenizer ops of serving_default)
+
+        self.module = tf.saved_model.load(str(directory))
+        if IDS_SIGNATURE not in self.module.signatures:
+            raise ExportError(f"{directory}: no {IDS_SIGNATURE!r} signature")
+        self.function = self.module.signatures[IDS_SIGNATURE]
+        self.serving = self.module.signatures.get(SERVING_SIGNATURE)
+
+    def logits(self, inputs, batch_size=32):
+        parts = [self.function(**{k: tf.constant(v) for k, v in chunk.items()})["logits"].numpy()
+                 for chunk in self._chunks(inputs, batch_size)]
+        return np.concatenate(parts).astype(np.float32)
+
+
+class TFLiteBackend(Backend):
+    format = "tflite"
+
+    def __init__(self, path: Path, input_kind: str = "token_ids", num_threads: int | None = None) -> None:
+        from keras_electra.export.tflite import load_interpreter
+
+        self.interpreter = load_interpreter(path, num_threads=num_threads)
+        self.takes_text = input_kind == "text"
+        signatures = self.interpreter.get_signature_list()
+        self.signature = SERVING_SIGNATURE if self.takes_text else IDS_SIGNATURE
+        if self.signature not in signatures:
+            raise ExportError(f"{path}: no {self.signature!r} signature (has {', '.join(signatures)})")
+
+    def logits(self, inputs, batch_size=32):
+        if self.takes_text:
+            raise ExportError("this TFLite model takes text, not token ids")
+        from keras_electra.export.tflite import run_signature
+
+        return run_signature(self.interpreter, _model_inputs(inputs), self.signature, batch_size)["logits"]
+
+    def text_logits(self, texts: dict[str, Sequence[str]], batch_size: int = 32) -> np.ndarray:
+        from keras_electra.export.tflite import run_signature
+
+        arrays = {k: np.array([s.encode("utf-8") for s in v], dtype=object) for k, v in texts.items()}
+        return run_signature(self.interpreter, arrays, self.signature, batch_size)["logits"]
+
+
+class OnnxBackend(Backend):
+    format = "onnx"
+
+    def __init__(self, path: Path, num_threads: int | None = None) -> None:
+        from keras_electra.export.onnx import onnx_session
+
+        self.session = onnx_session(path, num_threads)
+
+    def logits(self, inputs, batch_size=32):
+        from keras_electra.export.onnx import run_onnx
+
+        return np.concatenate([run_onnx(self.session, chunk) for chunk in self._chunks(inputs, batch_size)])
+
+
+# ------------------------------------------------------------------------ predictor
+class _ModelView:
+    """What the tasks' decoders read from a model: its preprocessor, labels and `predict`."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        self._predictor = predictor
+        self.preprocessor = predictor.preprocessor
+        self.label_names = predictor.info.labels
+
+    def predict(self, x, batch_size=None, verbose=0):
+        if isinstance(x, tf.data.Dataset):  # the runners' `predict_in_batches`
+            batches = [b if isinstance(b, dict) else b[0] for b in x.as_numpy_iterator()]
+            return np.concatenate([self._predictor.logits(b, batch_size or 32) for b in batches])
+        return self._predictor.logits(x, batch_size or 32)
+
+
+class Predictor:
+    """Raw text → the `predict_texts` dicts, through any exported format."""
+
+    def __init__(self, backend: Backend, info: ExportInfo, preprocessor, path: Path | None = None) -> None:
+        self.backend = backend
+        self.info = info
+        self.preprocessor = preprocessor
+        self.path = path
+
+    @property
+    def format(self) -> str:
+        return self.backend.format
+
+    @classmethod
+    def load(cls, path: str | Path, num_threads: int | None = None) -> Predictor:
+        path = Path(path)
+        fmt = detect_format(path)
+        if fmt == "keras":
+            from keras_electra.export.common import load_for_export
+
+            model, info = load_for_export(path)
+            return cls(KerasBackend(model), info, model.preprocessor, path)
+        if fmt == "saved_model":
+            from keras_electra.export.saved_model import read_saved_model_info, resolve_saved_model_dir
+
+            directory = resolve_saved_model_dir(path)
+            info, vocabulary = read_saved_model_info(directory)
+            return cls(SavedModelBackend(directory), info, rebuild_preprocessor(info, vocabulary), path)
+        if fmt == "tflite":
+            from keras_electra.export.common import METADATA_NAME
+            from keras_electra.export.tflite import read_metadata, read_tflite_info
+
+            info, vocabulary = read_tflite_info(path)
+            import json
+
+            kind = json.loads(read_metadata(path.read_bytes())[METADATA_NAME]).get("input", "token_ids")
+            backend = TFLiteBackend(path, kind, num_threads)
+            return cls(backend, info, rebuild_preprocessor(info, vocabulary), path)
+        from keras_electra.export.onnx import read_onnx_info
+
+        info, vocabulary = read_onnx_info(path)
+        return cls(OnnxBackend(path, num_threads), info, rebuild_preprocessor(info, vocabulary), path)
+
+    # ------------------------------------------------------------ raw outputs
+    def logits(self, inputs: dict[str, np.ndarray], batch_size: int = 32) -> np.ndarray:
+        """Logits for model input arrays (already packed to this model's sequence length)."""
+        inputs = _model_inputs(inputs)
+        expected = self.info.model_input_shape[1:]
+        if tuple(inputs["token_ids"].shape[1:]) != tuple(expected):
+            raise ExportError(f"inputs of shape {inputs['token_ids'].shape} do not fit this model "
+                              f"(expected [batch, {', '.join(map(str, expected))}])")
+        return np.asarray(self.backend.logits(inputs, batch_size), np.float32)
+
+    def encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        return encode_texts(self.preprocessor, self.info, texts)
+
+    # ------------------------------------------------------------ predict
+    def predict(
+        self,
+        texts: Sequence[str] = (),
+        question: str | Sequence[str] | None = None,
+        context: str | None = None,
+        choices: Sequence[str] | None = None,
+        batch_size: int = 32,
+    ) -> list[dict]:
+        """The same arguments and output as `keras_electra.tasks.predict.predict_texts`."""
+        from keras_electra.tasks.predict import _labelled, split_pair
+        from keras_electra.tasks.runner import softmax
+
+        info = self.info
+        texts = [str(t) for t in texts]
+        task = info.task_type
+        if task == "question_answering":
+            from keras_electra.tasks.question_answerer import best_answers, encode_windows
+
+            questions = [question] if isinstance(question, str) else list(question or texts)
+            if not context or not questions:
+                raise DataError("a question-answering model needs --context and at least one --question")
+            contexts = [context] * len(questions)
+            encoded = encode_windows(self.preprocessor, questions, contexts, batch_size)
+            logits = self.logits(encoded, batch_size)
+            options = info.decoding
+            threshold = options["null_score_threshold"] if options.get("allow_no_answer") else None
+            answers = best_answers(contexts, logits, encoded, options["n_best"], options["max_answer_length"],
+                                   threshold)
+            return [{"question": q, "context": context, "answer": a["answer"], "start": a["start"], "end": a["end"],
+                     "score": a["score"]} for q, a in zip(questions, answers)]
+        if task == "multiple_choice":
+            options = list(choices or texts)
+            q = question if isinstance(question, str) else (question[0] if question else "")
+            if not context or len(options) < 2:
+                raise DataError("a multiple-choice model needs --context and at least two choices")
+            if len(options) > info.num_choices:
+                raise DataError(f"{len(options)} choices given; the model takes at most {info.num_choices}")
+            padded = options + [""] * (info.num_choices - len(options))
+            x = self.preprocessor((tf.constant([context]), tf.constant([q]), tf.constant([padded])))
+            probs = softmax(self.logits(x, batch_size))[0][: len(options)]
+            best = int(probs.argmax())
+            return [{"context": context, "question": q, "choices": options, "choice": best, "answer": options[best],
+                     "probability": float(probs[best]), "probabilities": [float(p) for p in probs]}]
+        if not texts:
+            raise DataError("nothing to predict: give one or more texts")
+        for i, text in enumerate(texts):
+            if not text.strip():
+                raise DataError(f"text {i + 1} is empty")
+        if task == "token_classification":
+            from keras_electra.tasks.token_classifier import decode_text
+
+            return [{"text": t, **r} for t, r in zip(texts, decode_text(_ModelView(self), texts))]
+        if task == "relation_classification":
+            x = self.preprocessor(_strings(texts))
+            return _labelled(texts, softmax(self.logits(x, batch_size)), info.labels)
+        # classification / regression
+        pairs = [split_pair(t) for t in texts]
+        is_pair = any(b is not None for _, b in pairs)
+        if self.backend.takes_text:
+            if is_pair != info.pair:
+                raise DataError("this TFLite model takes " + ("sentence pairs ('a<TAB>b')" if info.pair
+                                                              else "single sentences"))
+            feed = {"text_a": [a for a, _ in pairs], "text_b": [b or "" for _, b in pairs]} if info.pair \
+                else {"text": texts}
+            logits = self.backend.text_logits(feed, batch_size)
+        else:
+            if is_pair:
+                x = self.preprocessor((_strings([a for a, _ in pairs]), _strings([b or "" for _, b in pairs])))
+            else:
+                x = self.preprocessor(_strings(texts))
+            logits = self.logits(x, batch_size)
+        if task == "regression":
+            return [{"text": t, "score": float(s)} for t, s in zip(texts, np.asarray(logits)[:, 0])]
+        return _labelled(texts, softmax(logits), info.labels)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(path: str, mtime: float) -> Predictor:
+    return Predictor.load(path)
+
+
+def load_predictor(path: str | Path) -> Predictor:
+    """`Predictor.load`, cached per path (and modification time)."""
+    path = Path(path).resolve()
+    return _cached(str(path), path.stat().st_mtime)
+
+
+def predict_any(
+    path: str | Path,
+    texts: Sequence[str] = (),
+    question: str | Sequence[str] | None = None,
+    context: str | None = None,
+    choices: Sequence[str] | None = None,
+    batch_size: int = 32,
+) -> list[dict]:
+    """`predict_texts` for any format: a fine-tuned model directory, a SavedModel (the `NAME`
+    directory or a version inside it), a `.tflite` or an `.onnx` file."""
+    if detect_format(path) == "keras" and Path(path).is_dir():
+        from keras_electra.tasks.predict import predict_texts
+
+        return predict_texts(path, texts, question=question, context=context, choices=choices, batch_size=batch_size)
+    return load_predictor(path).predict(texts, question=question, context=context, choices=choices,
+                                        batch_size=batch_size)
