@@ -143,7 +143,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from keras_electra.data.pretraining_data import pretraining_dataset
-
     from keras_electra.data.tokenizer import ElectraTokenizer
 
     tokenizer = ElectraTokenizer(SHARED / "vocab" / "bert_uncased_vocab.txt")

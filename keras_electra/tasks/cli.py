@@ -170,13 +170,15 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
-    from keras_electra.tasks.predict import format_prediction, predict_texts
+    from keras_electra.export.predictor import predict_any
+    from keras_electra.tasks.predict import format_prediction
 
     texts = list(args.texts)
     if texts == ["-"]:
         texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    results = predict_texts(args.model, texts, question=args.question, context=args.context,
-                            batch_size=args.batch_size)
+    # Keras model directory, SavedModel, .tflite or .onnx: the same output for each.
+    results = predict_any(args.model, texts, question=args.question, context=args.context,
+                          batch_size=args.batch_size)
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
     else:
