@@ -16,12 +16,12 @@ from keras_electra.tasks.base import (
     MODEL_KEYS,
     ElectraTask,
     HuggingFaceClassificationHead,
-    MaskedSparseCrossentropy,
     add_dense,
     check_head,
     dense_head,
     float_logits,
 )
+from keras_electra.tasks.classifier import ClassificationRunner
 from keras_electra.tasks.preprocessors import DEFAULT_ENTITY_MARKERS, ElectraRelationClassifierPreprocessor
 from keras_electra.tasks.runner import AUTOTUNE, LabelMap, TaskRunner, check_nonempty, softmax
 
@@ -132,9 +132,8 @@ class RelationRunner(TaskRunner):
             dropout=options.get("dropout", 0.1), label_names=list(labels),
         )
 
-    def compile_args(self, model, options):
-        return {"loss": MaskedSparseCrossentropy(label_smoothing=options.get("label_smoothing", 0.0)),
-                "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+    # Same loss and metric as sentence classification (label smoothing included).
+    compile_args = ClassificationRunner.compile_args
 
     def check(self, examples, model, where):
         labels = LabelMap(model.label_names, "relations")
