@@ -41,3 +41,18 @@ def tiny_config():
     from keras_electra.config import ElectraConfig
 
     return ElectraConfig.from_preset("tiny", vocab_size=30522)
+
+
+def run_notebook(name: str, tmp_path: Path, monkeypatch, settings: dict[str, str]) -> str:
+    """Execute colab/NAME top to bottom with `settings` as environment variables; return its printed text."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    for key, value in {**settings, "TF_CPP_MIN_LOG_LEVEL": "3"}.items():
+        monkeypatch.setenv(key, value)
+    notebook = nbformat.read(REPO / "colab" / name, as_version=4)
+    NotebookClient(notebook, timeout=900, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    return "".join(
+        out.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
+    )

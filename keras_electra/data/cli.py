@@ -46,6 +46,18 @@ def register(subparsers) -> None:
     casing.add_argument("--uncased", action="store_true", help="lower-case and strip accents")
     data.set_defaults(func=_build_data)
 
+    text = subparsers.add_parser(
+        "task-text", help="write the unlabelled text of task datasets as a pretraining corpus",
+        description="Domain-adaptive pretraining data: the text fields of each dataset split (labels, answers and "
+        "tags dropped; repeated QA contexts once), one paragraph per text, in one file for `pretrain --corpus`. "
+        "Use train splits only for datasets you will evaluate on.",
+    )
+    text.add_argument("--source", nargs=3, action="append", required=True, metavar=("DATASET", "PATH", "SPLIT"),
+                      help="a dataset name (e.g. chnsenticorp, cluener, cmrc2018, c3), its data path and a split; "
+                      "repeat for several")
+    text.add_argument("--output", required=True, help="the corpus file to write (written atomically)")
+    text.set_defaults(func=_task_text)
+
 
 def _build_vocab(args: argparse.Namespace) -> int:
     import json
@@ -92,6 +104,15 @@ def _load_tokenizer(vocab: str, cased: bool, uncased: bool):
     elif uncased:
         settings = {"lower_case": True, "strip_accents": True}
     return ElectraTokenizer(load_vocabulary(path), **settings)
+
+
+def _task_text(args: argparse.Namespace) -> int:
+    from keras_electra.data.task_text import write_task_corpus
+
+    counts = write_task_corpus([tuple(source) for source in args.source], args.output)
+    listing = ", ".join(f"{source} {count}" for source, count in counts.items())
+    print(f"wrote {sum(counts.values())} paragraphs to {args.output} ({listing})")
+    return 0
 
 
 def _build_data(args: argparse.Namespace) -> int:

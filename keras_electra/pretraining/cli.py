@@ -6,6 +6,7 @@ import argparse
 import json
 
 from keras_electra.config import PRESETS
+from keras_electra.utils.devices import JIT_CHOICES
 
 
 def register(subparsers) -> None:
@@ -40,7 +41,9 @@ def register(subparsers) -> None:
     pre.add_argument("--warmup-steps", type=int)
     pre.add_argument("--mask-rate", type=float)
     pre.add_argument("--mixed-precision", choices=["mixed_bfloat16", "mixed_float16"])
-    pre.add_argument("--no-jit", action="store_true", help="disable XLA compilation")
+    pre.add_argument("--jit", choices=JIT_CHOICES, default="auto",
+                     help="XLA-compile the train step (auto: on GPU/TPU, off on CPU where it is slower)")
+    pre.add_argument("--no-jit", dest="jit", action="store_const", const="off", help="same as --jit off")
     pre.add_argument("--objective", choices=["electra", "mlm"], default="electra")
     pre.add_argument("--sentence-objective", choices=["nsp", "sop"])
     pre.add_argument("--generator-fraction", type=float)
@@ -73,7 +76,7 @@ def _pretrain(args: argparse.Namespace) -> int:
         preset=args.preset, sources=args.corpus, vocab=args.vocab, lower_case=not args.cased,
         steps=args.steps, batch_size=args.batch_size, seq_length=args.seq_length,
         learning_rate=args.learning_rate, warmup_steps=args.warmup_steps, mask_rate=args.mask_rate,
-        mixed_precision=args.mixed_precision, jit_compile=not args.no_jit, objective=args.objective,
+        mixed_precision=args.mixed_precision, jit_compile=args.jit, objective=args.objective,
         sentence_objective=args.sentence_objective, generator_fraction=args.generator_fraction,
         disallow_correct=args.disallow_correct, temperature=args.temperature, corpus_format=args.corpus_format,
         seed=args.seed, log_every=args.log_every, checkpoint_every=args.checkpoint_every,

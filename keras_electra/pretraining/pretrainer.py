@@ -17,7 +17,7 @@ from keras_electra.config import ElectraConfig, max_predictions_for
 from keras_electra.layers.heads import SentencePairHead
 from keras_electra.models.discriminator import ElectraDiscriminator
 from keras_electra.models.generator import ElectraGenerator
-from keras_electra.pretraining.masking import gumbel_sample, mask_tokens, scatter_positions
+from keras_electra.pretraining.masking import gumbel_sample, mask_tokens, scatter_positions, vocab_argmax
 
 OBJECTIVES = ("electra", "mlm")
 SENTENCE_OBJECTIVES = (None, "nsp", "sop")
@@ -178,7 +178,7 @@ class ElectraPretrainer(keras.Model):
             masked.target_ids, gen_logits, from_logits=True
         )
         gen_loss = _weighted_mean(token_loss, masked.weights)
-        gen_correct = ops.cast(ops.equal(ops.argmax(gen_logits, -1), masked.target_ids), "float32")
+        gen_correct = ops.cast(ops.equal(vocab_argmax(gen_logits), masked.target_ids), "float32")
         losses = {"gen_loss": gen_loss, "loss": self.generator_weight * gen_loss}
         outputs = {"masked": masked, "gen_correct": gen_correct}
         if self.objective == "electra":

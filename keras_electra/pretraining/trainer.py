@@ -23,6 +23,7 @@ from keras_electra.data.tokenizer import ElectraTokenizer
 from keras_electra.errors import CheckpointError, ElectraError, TrainingError
 from keras_electra.pretraining.optimization import create_optimizer
 from keras_electra.pretraining.pretrainer import ElectraPretrainer
+from keras_electra.utils.devices import resolve_jit_compile
 from keras_electra.utils.io import atomic_directory, write_json
 
 CHECKPOINT_DIR = "checkpoints"
@@ -45,7 +46,7 @@ class PretrainingOptions:
     warmup_steps: int | None = None
     mask_rate: float | None = None
     mixed_precision: str | None = None  # None, "mixed_bfloat16", "mixed_float16"
-    jit_compile: bool = True
+    jit_compile: bool | str = "auto"  # "auto": XLA on GPU/TPU only
     objective: str = "electra"
     sentence_objective: str | None = None
     generator_fraction: float | None = None
@@ -251,7 +252,7 @@ def run_pretraining(options: PretrainingOptions, output_dir: str | Path, verbose
         raise ElectraError(f"--batch-size {options.batch_size} is not divisible by {replicas} replicas")
     # Like Keras' own "auto", XLA stays off under Mirrored/MultiWorker strategies, where it
     # cannot place per-replica state; TPUStrategy compiles with XLA regardless.
-    jit_compile = options.jit_compile and replicas == 1
+    jit_compile = resolve_jit_compile(options.jit_compile) and replicas == 1
     with strategy.scope():
         pretrainer = build_pretrainer(options, tokenizer)
         optimizer = create_optimizer(options.learning_rate, options.steps, options.warmup_steps)

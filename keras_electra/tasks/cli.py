@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from keras_electra.utils.devices import JIT_CHOICES
+
 PRESET_CHOICES = ("tiny", "small", "base", "large")
 
 
@@ -58,7 +60,9 @@ def register(subparsers) -> None:
     opt.add_argument("--lora-rank", type=int, default=8, metavar="R")
     opt.add_argument("--adapter-size", type=int, default=64, metavar="N", help="bottleneck size for --peft adapter")
     opt.add_argument("--freeze-layers", type=int, default=0, metavar="K", help="freeze embeddings + bottom K blocks")
-    opt.add_argument("--no-jit", action="store_true", help="do not XLA-compile the train step")
+    opt.add_argument("--jit", choices=JIT_CHOICES, default="auto",
+                     help="XLA-compile the train step (auto: on GPU/TPU, off on CPU where it is slower)")
+    opt.add_argument("--no-jit", dest="jit", action="store_const", const="off", help="same as --jit off")
     data = p.add_argument_group("data")
     data.add_argument("--max-train-examples", type=int, metavar="N", help="train on N examples (sampled with --seed)")
     data.add_argument("--max-eval-examples", type=int, metavar="N", help="evaluate on N examples")
@@ -136,7 +140,7 @@ def _finetune(args) -> int:
         early_stopping_patience=args.patience or None, label_smoothing=args.label_smoothing,
         fgm_epsilon=args.fgm_epsilon, peft=args.peft, lora_rank=args.lora_rank,
         adapter_size=args.adapter_size, freeze_layers=args.freeze_layers,
-        head=args.head, jit_compile=not args.no_jit, train_split=args.train_split, dev_split=args.dev_split,
+        head=args.head, jit_compile=args.jit, train_split=args.train_split, dev_split=args.dev_split,
         test_split=args.test_split, evaluate_test=args.evaluate_test, task_options=_task_options(args),
         text_columns=args.text_columns, label_column=args.label_column, labels=args.labels,
         verbose=2 if args.quiet else "auto",

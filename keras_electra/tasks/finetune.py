@@ -38,6 +38,7 @@ from keras_electra.pretraining.optimization import create_optimizer, layerwise_l
 from keras_electra.tasks.base import MODEL_FILE, ElectraTask, load_pretrained_backbone, random_backbone
 from keras_electra.tasks.peft import apply_peft, has_lora, merge_lora, trainable_summary
 from keras_electra.tasks.registry import TableSource, TaskSpec, get_task, read_split, runners, table_labels
+from keras_electra.utils.devices import resolve_jit_compile
 from keras_electra.utils.io import atomic_file, write_json
 
 TASK_FILE = "task.json"
@@ -83,7 +84,7 @@ class FinetuneConfig:
     lora_alpha: float | None = None
     freeze_layers: int = 0
     head: str = "electra"
-    jit_compile: bool = True
+    jit_compile: bool | str = "auto"  # "auto": XLA on GPU/TPU only
     train_split: str | None = None
     dev_split: str | None = None
     test_split: str | None = None
@@ -347,7 +348,7 @@ def train_one_seed(config: FinetuneConfig, spec: TaskSpec, data: TaskData, hp: d
         weight_decay_rate=hp["weight_decay"], epsilon=hp["adam_epsilon"], clip_norm=hp["clip_norm"],
         lr_multipliers=multipliers,
     )
-    model.compile(optimizer=optimizer, jit_compile=config.jit_compile,
+    model.compile(optimizer=optimizer, jit_compile=resolve_jit_compile(config.jit_compile),
                   **runner.compile_args(model, {"label_smoothing": config.label_smoothing}))
     eval_batch = config.eval_batch_size or max(hp["batch_size"], 32)
     dev_eval = DevEvaluation(spec, data.dev, eval_batch, spec.metric, config.early_stopping_patience)

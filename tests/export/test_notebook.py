@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import nbformat
-from nbclient import NotebookClient
-
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import SHARED_DATA, run_notebook
 
 
 def test_export_tflite_notebook_executes(tmp_path, monkeypatch):
-    settings = {
+    outputs = run_notebook("export_tflite.ipynb", tmp_path, monkeypatch, {
         "ELECTRA_DATA": str(SHARED_DATA),
         "ELECTRA_TRAIN_EXAMPLES": "96",
         "ELECTRA_EVAL_EXAMPLES": "48",
         "ELECTRA_EPOCHS": "1",
         "ELECTRA_SEQ_LENGTH": "32",
         "ELECTRA_CALIBRATION": "16",
-        "ELECTRA_JIT": "0",
+        "ELECTRA_JIT": "off",
         "ELECTRA_QUANTIZE": "none int8",
         "ELECTRA_OUTPUT": str(tmp_path / "out"),
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
-    for key, value in settings.items():
-        monkeypatch.setenv(key, value)
-    notebook = nbformat.read(REPO / "colab" / "export_tflite.ipynb", as_version=4)
-    NotebookClient(notebook, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = "".join(
-        out.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
-    )
+    })
     assert "dev accuracy (Keras)" in outputs
     assert "custom ops in the none model: none" in outputs and "custom ops in the int8 model: none" in outputs
     assert "metadata: sst2 ['0', '1'] seq_length 32 vocabulary 30522" in outputs

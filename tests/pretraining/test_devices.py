@@ -1,0 +1,23 @@
+"""`jit_compile="auto"`: XLA on accelerators only (it is slower on CPUs); explicit values pass through."""
+
+from __future__ import annotations
+
+import pytest
+import tensorflow as tf
+
+from keras_electra.utils.devices import resolve_jit_compile
+
+
+def test_auto_follows_the_visible_devices():
+    has_accelerator = bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+    assert resolve_jit_compile("auto") is has_accelerator
+
+
+@pytest.mark.parametrize("value, expected", [(True, True), (False, False), ("on", True), ("off", False)])
+def test_explicit_values_are_kept(value, expected):
+    assert resolve_jit_compile(value) is expected
+
+
+def test_unknown_value_is_refused():
+    with pytest.raises(ValueError, match="jit_compile must be"):
+        resolve_jit_compile("yes")
