@@ -25,6 +25,7 @@ _EXPORTS = {
     "WarmupLinearDecay": "keras_electra.pretraining.optimization",
     "create_optimizer": "keras_electra.pretraining.optimization",
     "ElectraPretrainer": "keras_electra.pretraining.pretrainer",
+    "load_model": "keras_electra.saving",
 }
 
 __all__ = sorted(_EXPORTS)

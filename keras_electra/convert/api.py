@@ -200,67 +200,57 @@ def generator_part_config(checkpoint: Checkpoint) -> ElectraConfig:
 
 
 # ----------------------------------------------------------------------------- models
-def load_discriminator(
-    source: Source,
-    config: Any = None,
-    allow_unused: Sequence[str] = (),
-    allow_missing: Sequence[str] = (),
-    format: str | None = None,
-    return_report: bool = False,
-):
+def _load_part(part: str, build, source: Source, config: Any, allow_unused: Sequence[str],
+               allow_missing: Sequence[str], format: str | None, return_report: bool):
+    """Read the checkpoint, check it holds `part`, build the model (`build(checkpoint)` returns the
+    model and its target variables by checkpoint name) and fill every target."""
+    checkpoint = read_checkpoint(source, format, config)
+    _require(checkpoint, part)
+    model, targets = build(checkpoint)
+    report = assign_weights(targets, checkpoint, allow_unused, allow_missing)
+    return (model, report) if return_report else model
+
+
+def load_discriminator(source: Source, config: Any = None, allow_unused: Sequence[str] = (),
+                       allow_missing: Sequence[str] = (), format: str | None = None, return_report: bool = False):
     """An `ElectraDiscriminator` (backbone + RTD head) from any format holding one."""
     from keras_electra.models.discriminator import ElectraDiscriminator
 
-    checkpoint = read_checkpoint(source, format, config)
-    _require(checkpoint, "discriminator")
-    model = ElectraDiscriminator.from_electra_config(checkpoint.config, name="discriminator")
-    report = assign_weights(model.canonical_weights(), checkpoint, allow_unused, allow_missing)
-    return (model, report) if return_report else model
+    def build(checkpoint):
+        model = ElectraDiscriminator.from_electra_config(checkpoint.config, name="discriminator")
+        return model, model.canonical_weights()
+
+    return _load_part("discriminator", build, source, config, allow_unused, allow_missing, format, return_report)
 
 
-def load_generator(
-    source: Source,
-    config: Any = None,
-    allow_unused: Sequence[str] = (),
-    allow_missing: Sequence[str] = (),
-    format: str | None = None,
-    return_report: bool = False,
-):
+def load_generator(source: Source, config: Any = None, allow_unused: Sequence[str] = (),
+                   allow_missing: Sequence[str] = (), format: str | None = None, return_report: bool = False):
     """An `ElectraGenerator` (backbone + MLM head tied to the word embeddings)."""
     from keras_electra.models.generator import ElectraGenerator
 
-    checkpoint = read_checkpoint(source, format, config)
-    _require(checkpoint, "generator")
-    model = ElectraGenerator.from_electra_config(generator_part_config(checkpoint), name="generator")
-    report = assign_weights(model.canonical_weights(), checkpoint, allow_unused, allow_missing)
-    return (model, report) if return_report else model
+    def build(checkpoint):
+        model = ElectraGenerator.from_electra_config(generator_part_config(checkpoint), name="generator")
+        return model, model.canonical_weights()
+
+    return _load_part("generator", build, source, config, allow_unused, allow_missing, format, return_report)
 
 
-def load_backbone(
-    source: Source,
-    config: Any = None,
-    allow_unused: Sequence[str] = (),
-    allow_missing: Sequence[str] = (),
-    format: str | None = None,
-    return_report: bool = False,
-):
+def load_backbone(source: Source, config: Any = None, allow_unused: Sequence[str] = (),
+                  allow_missing: Sequence[str] = (), format: str | None = None, return_report: bool = False):
     """The encoder alone: the discriminator's when the checkpoint has one, else the generator's."""
     from keras_electra.models.backbone import ElectraBackbone
 
-    checkpoint = read_checkpoint(source, format, config)
-    _require(checkpoint, "backbone")
-    if checkpoint.has_discriminator_backbone:
-        model = ElectraBackbone.from_electra_config(checkpoint.config, name="backbone")
-        targets = {f"electra/{k}": v for k, v in model.canonical_weights().items()}
-    else:
+    def build(checkpoint):
+        if checkpoint.has_discriminator_backbone:
+            model = ElectraBackbone.from_electra_config(checkpoint.config, name="backbone")
+            return model, {f"electra/{k}": v for k, v in model.canonical_weights().items()}
         model = ElectraBackbone.from_electra_config(generator_part_config(checkpoint).generator_config(),
                                                     name="backbone")
-        targets = {
-            ("electra/" if k.startswith("embeddings/") else "generator/") + k: v
-            for k, v in model.canonical_weights().items()
-        }
-    report = assign_weights(targets, checkpoint, allow_unused, allow_missing)
-    return (model, report) if return_report else model
+        # The generator shares the discriminator's embeddings (electra/embeddings/*).
+        return model, {("electra/" if k.startswith("embeddings/") else "generator/") + k: v
+                       for k, v in model.canonical_weights().items()}
+
+    return _load_part("backbone", build, source, config, allow_unused, allow_missing, format, return_report)
 
 
 def load_into(

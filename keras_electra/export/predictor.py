@@ -306,7 +306,14 @@ class Predictor:
         batch_size: int = 32,
     ) -> list[dict]:
         """The same arguments and output as `keras_electra.tasks.predict.predict_texts`."""
-        from keras_electra.tasks.predict import _labelled, split_pair
+        from keras_electra.tasks.predict import (
+            _labelled,
+            choice_inputs,
+            choice_result,
+            qa_questions,
+            qa_results,
+            split_pair,
+        )
         from keras_electra.tasks.runner import softmax
 
         info = self.info
@@ -315,9 +322,7 @@ class Predictor:
         if task == "question_answering":
             from keras_electra.tasks.question_answerer import best_answers, encode_windows
 
-            questions = [question] if isinstance(question, str) else list(question or texts)
-            if not context or not questions:
-                raise DataError("a question-answering model needs --context and at least one --question")
+            questions = qa_questions(question, texts, context)
             contexts = [context] * len(questions)
             encoded = encode_windows(self.preprocessor, questions, contexts, batch_size)
             logits = self.logits(encoded, batch_size)
@@ -325,21 +330,11 @@ class Predictor:
             threshold = options["null_score_threshold"] if options.get("allow_no_answer") else None
             answers = best_answers(contexts, logits, encoded, options["n_best"], options["max_answer_length"],
                                    threshold)
-            return [{"question": q, "context": context, "answer": a["answer"], "start": a["start"], "end": a["end"],
-                     "score": a["score"]} for q, a in zip(questions, answers)]
+            return qa_results(questions, context, answers)
         if task == "multiple_choice":
-            options = list(choices or texts)
-            q = question if isinstance(question, str) else (question[0] if question else "")
-            if not context or len(options) < 2:
-                raise DataError("a multiple-choice model needs --context and at least two choices")
-            if len(options) > info.num_choices:
-                raise DataError(f"{len(options)} choices given; the model takes at most {info.num_choices}")
-            padded = options + [""] * (info.num_choices - len(options))
+            q, options, padded = choice_inputs(context, question, choices or texts, info.num_choices)
             x = self.preprocessor((tf.constant([context]), tf.constant([q]), tf.constant([padded])))
-            probs = softmax(self.logits(x, batch_size))[0][: len(options)]
-            best = int(probs.argmax())
-            return [{"context": context, "question": q, "choices": options, "choice": best, "answer": options[best],
-                     "probability": float(probs[best]), "probabilities": [float(p) for p in probs]}]
+            return choice_result(context, q, options, softmax(self.logits(x, batch_size))[0])
         if not texts:
             raise DataError("nothing to predict: give one or more texts")
         for i, text in enumerate(texts):

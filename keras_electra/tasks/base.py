@@ -112,6 +112,42 @@ def check_head(head: str) -> str:
     return head
 
 
+class ClassificationHeadMixin:
+    """The classification head shared by sentence and relation classifiers.
+
+    "electra": the paper's dropout → dense (`classifier/{kernel,bias}`); "huggingface": HF's
+    dropout → dense(H) → GELU → dropout → out_proj, for converted models.
+    """
+
+    def build_classification_head(self, backbone: ElectraBackbone, num_classes: int, head: str, dropout: float,
+                                  input_size: int) -> None:
+        self.head = check_head(head)
+        self.dropout_rate = float(dropout)
+        hidden, init, policy = backbone.hidden_size, backbone.initializer_range, backbone.dtype_policy
+        if self.head == "electra":
+            self.dropout = Dropout(dropout, name="classifier_dropout", dtype=policy)
+            self.classifier = dense_head(num_classes, "classifier", init, policy)
+        else:
+            self.dropout = None
+            self.classifier = HuggingFaceClassificationHead(hidden, num_classes, dropout, init,
+                                                            name="classifier", dtype=policy)
+        self.classifier.build((None, input_size))
+
+    def classify(self, pooled, training=None):
+        if self.dropout is not None:
+            return float_logits(self.classifier(self.dropout(pooled, training=training)))
+        return float_logits(self.classifier(pooled, training=training))
+
+    def head_weights(self) -> dict[str, keras.Variable]:
+        names: dict[str, keras.Variable] = {}
+        if self.head == "electra":
+            add_dense(names, "classifier", self.classifier)
+        else:
+            add_dense(names, "classifier/dense", self.classifier.dense)
+            add_dense(names, "classifier/out_proj", self.classifier.out_proj)
+        return names
+
+
 # -------------------------------------------------------------------------- losses
 @keras.saving.register_keras_serializable(package="keras_electra")
 class MaskedSparseCrossentropy(keras.losses.Loss):

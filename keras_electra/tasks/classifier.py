@@ -9,18 +9,13 @@ import numpy as np
 import tensorflow as tf
 
 from keras_electra.errors import DataError
-from keras_electra.layers.random import Dropout
 from keras_electra.models.backbone import ElectraBackbone
 from keras_electra.tasks import metrics as task_metrics
 from keras_electra.tasks.base import (
     MODEL_KEYS,
+    ClassificationHeadMixin,
     ElectraTask,
-    HuggingFaceClassificationHead,
     MaskedSparseCrossentropy,
-    add_dense,
-    check_head,
-    dense_head,
-    float_logits,
 )
 from keras_electra.tasks.preprocessors import ElectraTextClassifierPreprocessor
 from keras_electra.tasks.runner import (
@@ -35,7 +30,7 @@ from keras_electra.tasks.runner import (
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraClassifier(ElectraTask):
+class ElectraClassifier(ClassificationHeadMixin, ElectraTask):
     """Sequence classification (`num_classes` ≥ 2) or regression (`num_classes=1`, MSE).
 
     Args:
@@ -67,19 +62,7 @@ class ElectraClassifier(ElectraTask):
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         self.num_classes = int(num_classes)
-        self.head = check_head(head)
-        self.dropout_rate = float(dropout)
-        hidden, init = backbone.hidden_size, backbone.initializer_range
-        policy = backbone.dtype_policy
-        if self.head == "electra":
-            self.dropout = Dropout(dropout, name="classifier_dropout", dtype=policy)
-            self.classifier = dense_head(self.num_classes, "classifier", init, policy)
-        else:
-            self.dropout = None
-            self.classifier = HuggingFaceClassificationHead(
-                hidden, self.num_classes, dropout, init, name="classifier", dtype=policy
-            )
-        self.classifier.build((None, hidden))
+        self.build_classification_head(backbone, self.num_classes, head, dropout, backbone.hidden_size)
         self.built = True  # every layer is built: `.keras` loading needs no sample call
 
     @property
@@ -88,19 +71,7 @@ class ElectraClassifier(ElectraTask):
 
     def call(self, inputs, training=None):
         hidden = self.backbone({k: inputs[k] for k in MODEL_KEYS}, training=training)
-        pooled = hidden[:, 0, :]
-        if self.dropout is not None:
-            return float_logits(self.classifier(self.dropout(pooled, training=training)))
-        return float_logits(self.classifier(pooled, training=training))
-
-    def head_weights(self) -> dict[str, keras.Variable]:
-        names: dict[str, keras.Variable] = {}
-        if self.head == "electra":
-            add_dense(names, "classifier", self.classifier)
-        else:
-            add_dense(names, "classifier/dense", self.classifier.dense)
-            add_dense(names, "classifier/out_proj", self.classifier.out_proj)
-        return names
+        return self.classify(hidden[:, 0, :], training=training)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "num_classes": self.num_classes, "head": self.head,

@@ -66,25 +66,12 @@ def predict_texts(
     model, _ = _load(str(Path(model_dir).resolve()))
     texts = [str(t) for t in texts]
     if isinstance(model, ElectraQuestionAnswerer):
-        questions = [question] if isinstance(question, str) else list(question or texts)
-        if not context or not questions:
-            raise DataError("a question-answering model needs --context and at least one --question")
-        answers = model.answer(questions, [context] * len(questions), batch_size)
-        return [{"question": q, "context": context, "answer": a["answer"], "start": a["start"], "end": a["end"],
-                 "score": a["score"]} for q, a in zip(questions, answers)]
+        questions = qa_questions(question, texts, context)
+        return qa_results(questions, context, model.answer(questions, [context] * len(questions), batch_size))
     if isinstance(model, ElectraMultipleChoice):
-        options = list(choices or texts)
-        q = question if isinstance(question, str) else (question[0] if question else "")
-        if not context or len(options) < 2:
-            raise DataError("a multiple-choice model needs --context and at least two choices")
-        if len(options) > model.num_choices:
-            raise DataError(f"{len(options)} choices given; the model takes at most {model.num_choices}")
-        padded = options + [""] * (model.num_choices - len(options))
+        q, options, padded = choice_inputs(context, question, choices or texts, model.num_choices)
         x = model.preprocessor((tf.constant([context]), tf.constant([q]), tf.constant([padded])))
-        probs = softmax(model.predict(x, verbose=0))[0][: len(options)]
-        best = int(probs.argmax())
-        return [{"context": context, "question": q, "choices": options, "choice": best, "answer": options[best],
-                 "probability": float(probs[best]), "probabilities": [float(p) for p in probs]}]
+        return choice_result(context, q, options, softmax(model.predict(x, verbose=0))[0])
     if not texts:
         raise DataError("nothing to predict: give one or more texts")
     for i, text in enumerate(texts):
@@ -106,6 +93,36 @@ def predict_texts(
             return [{"text": t, "score": float(s)} for t, s in zip(texts, np.asarray(logits)[:, 0])]
         return _labelled(texts, softmax(logits), model.label_names)
     raise DataError(f"{model_dir}: unsupported task model {type(model).__name__}")
+
+
+def qa_questions(question: str | Sequence[str] | None, texts: Sequence[str], context: str | None) -> list[str]:
+    questions = [question] if isinstance(question, str) else list(question or texts)
+    if not context or not questions:
+        raise DataError("a question-answering model needs --context and at least one --question")
+    return questions
+
+
+def qa_results(questions: Sequence[str], context: str, answers: Sequence[dict]) -> list[dict]:
+    return [{"question": q, "context": context, "answer": a["answer"], "start": a["start"], "end": a["end"],
+             "score": a["score"]} for q, a in zip(questions, answers)]
+
+
+def choice_inputs(context: str | None, question, choices: Sequence[str], num_choices: int):
+    """(question, the given choices, the choices padded to the model's `num_choices`), checked."""
+    options = list(choices)
+    q = question if isinstance(question, str) else (question[0] if question else "")
+    if not context or len(options) < 2:
+        raise DataError("a multiple-choice model needs --context and at least two choices")
+    if len(options) > num_choices:
+        raise DataError(f"{len(options)} choices given; the model takes at most {num_choices}")
+    return q, options, options + [""] * (num_choices - len(options))
+
+
+def choice_result(context: str, question: str, options: Sequence[str], probs: np.ndarray) -> list[dict]:
+    probs = probs[: len(options)]
+    best = int(probs.argmax())
+    return [{"context": context, "question": question, "choices": list(options), "choice": best,
+             "answer": options[best], "probability": float(probs[best]), "probabilities": [float(p) for p in probs]}]
 
 
 def _labelled(texts: Sequence[str], probs: np.ndarray, label_names: Sequence[str]) -> list[dict]:

@@ -9,17 +9,12 @@ from keras import ops
 
 from keras_electra.data.readers.examples import mark_entities
 from keras_electra.errors import DataError
-from keras_electra.layers.random import Dropout
 from keras_electra.models.backbone import ElectraBackbone
 from keras_electra.tasks import metrics as task_metrics
 from keras_electra.tasks.base import (
     MODEL_KEYS,
+    ClassificationHeadMixin,
     ElectraTask,
-    HuggingFaceClassificationHead,
-    add_dense,
-    check_head,
-    dense_head,
-    float_logits,
 )
 from keras_electra.tasks.classifier import ClassificationRunner
 from keras_electra.tasks.preprocessors import DEFAULT_ENTITY_MARKERS, ElectraRelationClassifierPreprocessor
@@ -29,7 +24,7 @@ POOLINGS = ("cls", "entity_start")
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
-class ElectraRelationClassifier(ElectraTask):
+class ElectraRelationClassifier(ClassificationHeadMixin, ElectraTask):
     """Relation logits [B, num_classes] from text with entity markers.
 
     pooling "cls": the [CLS] state (head "electra" or "huggingface", as `ElectraClassifier`);
@@ -60,20 +55,11 @@ class ElectraRelationClassifier(ElectraTask):
         self.num_classes = int(num_classes)
         self.entity_marker_ids = [int(i) for i in entity_marker_ids]
         self.pooling = pooling
-        self.head = check_head(head)
-        if pooling == "entity_start" and self.head != "electra":
+        if pooling == "entity_start" and head != "electra":
             raise ValueError("entity_start pooling uses the electra head (dropout → dense)")
-        self.dropout_rate = float(dropout)
-        hidden, init, policy = backbone.hidden_size, backbone.initializer_range, backbone.dtype_policy
-        pooled = 2 * hidden if pooling == "entity_start" else hidden
-        if self.head == "electra":
-            self.dropout = Dropout(dropout, name="classifier_dropout", dtype=policy)
-            self.classifier = dense_head(self.num_classes, "classifier", init, policy)
-        else:
-            self.dropout = None
-            self.classifier = HuggingFaceClassificationHead(hidden, self.num_classes, dropout, init,
-                                                            name="classifier", dtype=policy)
-        self.classifier.build((None, pooled))
+        hidden = backbone.hidden_size
+        self.build_classification_head(backbone, self.num_classes, head, dropout,
+                                       2 * hidden if pooling == "entity_start" else hidden)
         self.built = True  # every layer is built: `.keras` loading needs no sample call
 
     @classmethod
@@ -96,18 +82,7 @@ class ElectraRelationClassifier(ElectraTask):
                 pick = ops.one_hot(position, length, dtype=hidden.dtype)
                 states.append(ops.einsum("bl,blh->bh", pick, hidden))
             pooled = ops.concatenate(states, axis=-1)
-        if self.dropout is not None:
-            return float_logits(self.classifier(self.dropout(pooled, training=training)))
-        return float_logits(self.classifier(pooled, training=training))
-
-    def head_weights(self) -> dict[str, keras.Variable]:
-        names: dict[str, keras.Variable] = {}
-        if self.head == "electra":
-            add_dense(names, "classifier", self.classifier)
-        else:
-            add_dense(names, "classifier/dense", self.classifier.dense)
-            add_dense(names, "classifier/out_proj", self.classifier.out_proj)
-        return names
+        return self.classify(pooled, training=training)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "num_classes": self.num_classes, "entity_marker_ids": self.entity_marker_ids,
