@@ -35,6 +35,7 @@ setup(
             "torch==2.13.0",
             "transformers>=5,<6",
             "seqeval>=1.2",
+            "scikit-learn>=1.3",  # AUC in scripts/compare_pretraining_with_hf.py
             "nbclient>=0.10",
             "nbformat>=5.10",
             "ipykernel>=6",
