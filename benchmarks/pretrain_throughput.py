@@ -17,6 +17,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from keras_electra.utils.devices import JIT_CHOICES, resolve_jit_compile  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
@@ -35,7 +37,7 @@ def keras_step_rate(args, batches) -> float:
     pretrainer = ElectraPretrainer(config, special, seq_length=args.seq_length, seed=0,
                                    dtype=args.mixed_precision)
     pretrainer.build()
-    pretrainer.compile(optimizer=create_optimizer(5e-4, 10_000, 100), jit_compile=not args.no_jit)
+    pretrainer.compile(optimizer=create_optimizer(5e-4, 10_000, 100), jit_compile=resolve_jit_compile(args.jit))
     data = tf.data.Dataset.from_tensor_slices(
         {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
     ).batch(args.batch_size, drop_remainder=True).repeat()
@@ -47,68 +49,16 @@ def keras_step_rate(args, batches) -> float:
 
 
 def torch_step_rate(args, batches) -> float:
-    """The same recipe in HF transformers: tied embeddings, 85/15 masking, Gumbel sampling, 50x disc loss."""
-    import torch
-    from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
+    """The same recipe in HF transformers (`hf_reference.TorchElectra`)."""
+    from hf_reference import TorchElectra
 
-    torch.manual_seed(0)
-    from keras_electra.config import ElectraConfig as OurConfig
-
-    ours = OurConfig.from_preset(args.preset, vocab_size=30522)
-    gen_cfg = ours.generator_config()
-
-    def hf_config(c):
-        return ElectraConfig(
-            vocab_size=c.vocab_size, embedding_size=c.embedding_size, hidden_size=c.hidden_size,
-            num_hidden_layers=c.num_layers, num_attention_heads=c.num_heads,
-            intermediate_size=c.intermediate_size, max_position_embeddings=c.max_position_embeddings,
-        )
-
-    disc = ElectraForPreTraining(hf_config(ours))
-    gen = ElectraForMaskedLM(hf_config(gen_cfg))
-    gen.electra.embeddings = disc.electra.embeddings  # tie word/position/type embeddings + LayerNorm
-    gen.generator_lm_head.weight = disc.electra.embeddings.word_embeddings.weight
-    params = list({id(p): p for p in [*disc.parameters(), *gen.parameters()]}.values())
-    optimizer = torch.optim.AdamW(params, lr=5e-4, eps=1e-6, weight_decay=0.01)
-    disc.train()
-    gen.train()
-    max_pred = int((0.15 + 0.005) * args.seq_length)
-
-    def step(batch):
-        ids = torch.from_numpy(batch["token_ids"]).long()
-        attn = torch.from_numpy(batch["padding_mask"]).long()
-        types = torch.from_numpy(batch["segment_ids"]).long()
-        candidates = (attn == 1) & (ids != 101) & (ids != 102)
-        scores = torch.where(candidates, torch.rand(ids.shape), torch.full(ids.shape, -1.0))
-        positions = scores.topk(max_pred, dim=1).indices
-        count = (attn.sum(1).float() * 0.15).round().clamp(1, max_pred).long()
-        used = torch.arange(max_pred)[None, :] < count[:, None]
-        masked_flag = torch.zeros_like(ids, dtype=torch.bool).scatter(1, positions, used)
-        to_mask = masked_flag & (torch.rand(ids.shape) < 0.85)
-        gen_ids = torch.where(to_mask, torch.full_like(ids, 103), ids)
-        labels = torch.where(masked_flag, ids, torch.full_like(ids, -100))
-        out = gen(input_ids=gen_ids, attention_mask=attn, token_type_ids=types, labels=labels)
-        with torch.no_grad():
-            logits = out.logits.float()
-            gumbel = -torch.log(-torch.log(torch.rand(logits.shape) + 1e-9) + 1e-9)
-            sampled = (logits + gumbel).argmax(-1)
-        fake = torch.where(masked_flag, sampled, ids)
-        replaced = (fake != ids).float()
-        disc_out = disc(input_ids=fake, attention_mask=attn, token_type_ids=types)
-        weights = attn.float()
-        disc_loss = (torch.nn.functional.binary_cross_entropy_with_logits(
-            disc_out.logits, replaced, reduction="none") * weights).sum() / weights.sum()
-        loss = out.loss + 50.0 * disc_loss
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-
+    total = args.warmup + args.steps
+    reference = TorchElectra(args.preset, 5e-4, total_steps=10 * total, warmup_steps=0, seq_length=args.seq_length)
     for batch in batches[: args.warmup]:
-        step(batch)
+        reference.step(batch)
     start = time.perf_counter()
     for i in range(args.steps):
-        step(batches[i % len(batches)])
+        reference.step(batches[i % len(batches)])
     seconds = time.perf_counter() - start
     return args.steps * args.batch_size * args.seq_length / seconds
 
@@ -138,7 +88,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--corpus", default=str(SHARED / "english_novels"))
     parser.add_argument("--mixed-precision", choices=["mixed_bfloat16", "mixed_float16"])
-    parser.add_argument("--no-jit", action="store_true")
+    parser.add_argument("--jit", choices=JIT_CHOICES, default="auto",
+                        help="XLA for the train step (auto: on GPU/TPU only, as `keras-electra pretrain`)")
+    parser.add_argument("--no-jit", dest="jit", action="store_const", const="off", help="same as --jit off")
     parser.add_argument("--skip-torch", action="store_true")
     args = parser.parse_args()
 
@@ -153,7 +105,7 @@ def main() -> None:
     print(f"ELECTRA-{args.preset} full pretraining step, batch {args.batch_size}, length {args.seq_length}, "
           f"{os.cpu_count()} CPU cores")
     ours = keras_step_rate(args, batches)
-    print(f"  keras_electra (XLA={'off' if args.no_jit else 'on'}, "
+    print(f"  keras_electra (XLA={'on' if resolve_jit_compile(args.jit) else 'off'}, "
           f"{args.mixed_precision or 'float32'}): {ours:10.0f} tokens/s")
     if not args.skip_torch:
         ref = torch_step_rate(args, batches)

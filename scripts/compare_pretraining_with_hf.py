@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("KERAS_ELECTRA_SHARED_DATA", REPO.parent / "shared" / "data"))
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))  # hf_reference
 from keras_electra.data.pretraining_data import pretraining_dataset  # noqa: E402
 from keras_electra.data.tokenizer import ElectraTokenizer  # noqa: E402
 
@@ -58,72 +59,19 @@ def run_keras(batches: list[dict]) -> None:
 
 
 def run_torch(batches: list[dict]) -> None:
-    import torch
+    from hf_reference import TorchElectra
     from sklearn.metrics import roc_auc_score
-    from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
 
-    from keras_electra.config import ElectraConfig as OurConfig
-
-    torch.manual_seed(0)
-    ours = OurConfig.from_preset("tiny", vocab_size=30522)
-
-    def hf_config(c):
-        return ElectraConfig(vocab_size=c.vocab_size, embedding_size=c.embedding_size, hidden_size=c.hidden_size,
-                             num_hidden_layers=c.num_layers, num_attention_heads=c.num_heads,
-                             intermediate_size=c.intermediate_size, max_position_embeddings=c.max_position_embeddings)
-
-    disc = ElectraForPreTraining(hf_config(ours))
-    gen = ElectraForMaskedLM(hf_config(ours.generator_config()))
-    gen.electra.embeddings = disc.electra.embeddings  # shared embeddings, LayerNorm included
-    gen.generator_lm_head.weight = disc.electra.embeddings.word_embeddings.weight
-    named = {id(p): (n, p) for m in (disc, gen) for n, p in m.named_parameters()}
-    no_decay = [p for n, p in named.values() if "LayerNorm" in n or "bias" in n]
-    decay = [p for n, p in named.values() if not ("LayerNorm" in n or "bias" in n)]
-    params = decay + no_decay
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=LR, eps=1e-6)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, s / WARMUP) * max(0.0, 1 - s / STEPS))
-    max_predictions = int((0.15 + 0.005) * LENGTH)
-    window: dict[str, list] = {"loss": [], "labels": [], "probs": [], "acc": []}
+    reference = TorchElectra("tiny", LR, STEPS, WARMUP, LENGTH, special=SPECIAL)
+    window: list = []
     for step, batch in enumerate(batches):
-        ids = torch.from_numpy(batch["token_ids"]).long()
-        attention = torch.from_numpy(batch["padding_mask"]).long()
-        types = torch.from_numpy(batch["segment_ids"]).long()
-        candidates = (attention == 1) & (ids != SPECIAL["cls"]) & (ids != SPECIAL["sep"])
-        scores = torch.where(candidates, torch.rand(ids.shape), torch.full(ids.shape, -1.0))
-        positions = scores.topk(max_predictions, dim=1).indices
-        count = (attention.sum(1).float() * 0.15).round().clamp(1, max_predictions).long()
-        used = torch.arange(max_predictions)[None, :] < count[:, None]
-        masked = torch.zeros_like(ids, dtype=torch.bool).scatter(1, positions, used)
-        to_mask = masked & (torch.rand(ids.shape) < 0.85)
-        gen_ids = torch.where(to_mask, torch.full_like(ids, SPECIAL["mask"]), ids)
-        labels = torch.where(masked, ids, torch.full_like(ids, -100))
-        out = gen(input_ids=gen_ids, attention_mask=attention, token_type_ids=types, labels=labels)
-        with torch.no_grad():
-            logits = out.logits.float()
-            gumbel = -torch.log(-torch.log(torch.rand(logits.shape) + 1e-9) + 1e-9)
-            sampled = (logits + gumbel).argmax(-1)
-            window["acc"].append((logits.argmax(-1)[masked] == ids[masked]).float().mean().item())
-        fake = torch.where(masked, sampled, ids)
-        replaced = (fake != ids).float()
-        disc_logits = disc(input_ids=fake, attention_mask=attention, token_type_ids=types).logits
-        weights = attention.float()
-        token_loss = torch.nn.functional.binary_cross_entropy_with_logits(disc_logits, replaced, reduction="none")
-        disc_loss = (token_loss * weights).sum() / weights.sum()
-        optimizer.zero_grad()
-        (out.loss + 50.0 * disc_loss).backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        schedule.step()
-        real = attention.bool()
-        window["loss"].append(disc_loss.item())
-        window["labels"].append(replaced[real].numpy())
-        window["probs"].append(torch.sigmoid(disc_logits[real]).detach().numpy())
+        window.append(reference.step(batch))
         if step % 100 == 99:
-            auc = roc_auc_score(np.concatenate(window["labels"]), np.concatenate(window["probs"]))
-            report("torch", step - 99, float(np.mean(window["loss"])), auc, float(np.mean(window["acc"])))
-            window = {k: [] for k in window}
+            auc = roc_auc_score(np.concatenate([r.replaced for r in window]),
+                                np.concatenate([r.probabilities for r in window]))
+            report("torch", step - 99, float(np.mean([r.disc_loss for r in window])), auc,
+                   float(np.mean([r.gen_accuracy for r in window])))
+            window = []
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ Two things are added to that command:
 
 - an `Erfc` handler: TensorFlow 2.21 writes the exact GELU as 0.5·x·erfc(-x/√2) and
   tf2onnx 1.17 has no `Erfc` (ONNX has `Erf`), so it becomes 1 - Erf(x);
-- metadata: the `ExportInfo`, labels and vocabulary go into the model's `metadata_props`.
+- metadata: the `ExportInfo`, labels and vocabulary go into the model's `metadata_props`;
+- `onnx_fusion.optimize`: LayerNorm as one `LayerNormalization` node and GELU in the form
+  onnxruntime fuses (still standard opset-17 ONNX), ~10% faster at batch 32.
 
 The batch axis is dynamic (named "batch"); the sequence axis is fixed at the export length.
 """
@@ -51,8 +53,11 @@ def _erfc_handler(ctx, node, name, args):
 
 
 def convert_saved_model(saved_model_dir: str | Path, output: str | Path, signature: str = IDS_SIGNATURE,
-                        opset: int = DEFAULT_OPSET, metadata: dict[str, str] | None = None) -> Path:
-    """tf2onnx on one signature of a SavedModel; writes `output` atomically."""
+                        opset: int = DEFAULT_OPSET, metadata: dict[str, str] | None = None,
+                        fuse: bool = True) -> Path:
+    """tf2onnx on one signature of a SavedModel; writes `output` atomically.
+
+    `fuse=False` keeps tf2onnx's graph as it is (no LayerNorm/GELU rewrites)."""
     import onnx
     from tf2onnx import convert, tf_loader
 
@@ -66,6 +71,10 @@ def convert_saved_model(saved_model_dir: str | Path, output: str | Path, signatu
     unsupported = sorted({n.op_type for n in model_proto.graph.node if n.domain not in ("", "ai.onnx")})
     if unsupported:
         raise ExportError(f"tf2onnx left ops without an ONNX equivalent: {unsupported}")
+    if fuse:
+        from keras_electra.export.onnx_fusion import optimize
+
+        optimize(model_proto)
     for value in list(model_proto.graph.input) + list(model_proto.graph.output):
         dims = value.type.tensor_type.shape.dim
         if dims and not dims[0].HasField("dim_value"):

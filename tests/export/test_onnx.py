@@ -32,13 +32,42 @@ def test_ner_parity(ner_onnx, conll_inputs):
 
 
 def test_exact_gelu_survives_conversion(clf_onnx):
-    """TF writes exact GELU with Erfc, which tf2onnx lacks: it must become 1 - Erf, not a tanh GELU."""
+    """TF writes exact GELU with Erfc, which tf2onnx lacks: it must become Erf, not a tanh GELU."""
     import onnx
 
     model = onnx.load(str(clf_onnx))
     ops = {n.op_type for n in model.graph.node}
     assert "Erf" in ops and "Tanh" not in ops
     assert all(n.domain in ("", "ai.onnx") for n in model.graph.node)
+
+
+def test_layer_norm_and_gelu_fused(clf_saved_model, clf_onnx, sst2_dev_inputs, tmp_path):
+    """Every LayerNorm becomes one node, every GELU the form onnxruntime fuses, and the logits
+    stay those of the unfused graph."""
+    import onnx
+    import onnxruntime as ort
+
+    from keras_electra.export.onnx import convert_saved_model, onnx_session, run_onnx
+
+    plain = convert_saved_model(clf_saved_model, tmp_path / "plain.onnx", fuse=False)
+    plain_ops = [n.op_type for n in onnx.load(str(plain)).graph.node]
+    fused_ops = [n.op_type for n in onnx.load(str(clf_onnx)).graph.node]
+    layer_norms = plain_ops.count("Reciprocal")  # one rsqrt per LayerNorm
+    assert layer_norms >= 3 and plain_ops.count("GlobalAveragePool") == 2 * layer_norms
+    assert fused_ops.count("LayerNormalization") == layer_norms
+    assert "GlobalAveragePool" not in fused_ops and "Neg" not in fused_ops
+    assert fused_ops.count("Erf") == plain_ops.count("Erf") > 0
+
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "runtime.onnx")
+    ort.InferenceSession(str(clf_onnx), options, providers=["CPUExecutionProvider"])
+    runtime_ops = [n.op_type for n in onnx.load(str(tmp_path / "runtime.onnx")).graph.node]
+    assert runtime_ops.count("Gelu") == plain_ops.count("Erf") and "Erf" not in runtime_ops
+
+    inputs, _, _ = sst2_dev_inputs
+    batch = {k: v[:64] for k, v in inputs.items()}
+    difference = run_onnx(onnx_session(clf_onnx), batch) - run_onnx(onnx_session(plain), batch)
+    assert np.abs(difference).max() <= 1e-5
 
 
 def test_metadata(clf_onnx, ner_onnx):
