@@ -17,8 +17,9 @@ from keras_electra.export.common import MODEL_KEYS
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _run(args: list[str], timeout: int = 240) -> subprocess.CompletedProcess:
-    env = {"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": str(Path(sys.executable).parent), "HOME": str(Path.home())}
+def _run(args: list[str], timeout: int = 240, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2", "PATH": str(Path(sys.executable).parent), "HOME": str(Path.home()),
+           **(extra_env or {})}
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
 
 
@@ -132,18 +133,36 @@ def test_qa_signature_decodes_spans_in_graph(qa_saved_model, qa_dir, xquad_examp
     assert np.abs(out["score"] - np.array([e["score"] for e in expected])).max() <= 1e-4
 
 
-def test_saved_model_cli_run_answers_a_raw_string(clf_saved_model, clf_model):
+def _cli_label(stdout: str) -> str:
+    assert "Result for output key label:" in stdout, stdout[-2000:]
+    return stdout.split("Result for output key label:")[1].split("\n")[1].strip()
+
+
+@pytest.mark.parametrize("tool", ["plain", "wrapper"])
+def test_saved_model_cli_run_answers_a_raw_string(clf_saved_model, clf_model, tool):
+    """TensorFlow's own `saved_model_cli run` (the tensorflow-text ops loaded through
+    TF_PLUGGABLE_DEVICE_LIBRARY_PATH), and the `python -m` wrapper that sets it."""
+    from keras_electra.export.saved_model_cli import OPS_DIR_VARIABLE, tf_text_ops_dir
+
     model, _ = clf_model
     text = "a gorgeous , witty , seductive movie ."
-    result = _run([sys.executable, "-m", "keras_electra.export.saved_model_cli", "run", "--dir",
-                   str(clf_saved_model), "--tag_set", "serve", "--signature_def", "serving_default",
-                   "--input_exprs", f"text=[{text!r}]"])
+    run = ["run", "--dir", str(clf_saved_model), "--tag_set", "serve", "--signature_def", "serving_default",
+           "--input_exprs", f"text=[{text!r}]"]
+    if tool == "plain":
+        result = _run([str(Path(sys.executable).parent / "saved_model_cli"), *run],
+                      extra_env={OPS_DIR_VARIABLE: str(tf_text_ops_dir())})
+    else:
+        result = _run([sys.executable, "-m", "keras_electra.export.saved_model_cli", *run])
     assert result.returncode == 0, result.stderr[-3000:]
     logits, _ = _keras_logits(model, [text])
-    label = model.label_names[int(logits.argmax())]
-    out = result.stdout
-    assert "Result for output key label:" in out
-    assert out.split("Result for output key label:")[1].split("\n")[1].strip() == f"[b'{label}']"
+    assert _cli_label(result.stdout) == f"[b'{model.label_names[int(logits.argmax())]}']"
+
+
+def test_plain_saved_model_cli_needs_the_ops(clf_saved_model):
+    """Without the variable the plain tool cannot run the string signature (why the README sets it)."""
+    result = _run([str(Path(sys.executable).parent / "saved_model_cli"), "run", "--dir", str(clf_saved_model),
+                   "--tag_set", "serve", "--signature_def", "serving_default", "--input_exprs", "text=['fine']"])
+    assert result.returncode != 0 and "Op type not registered" in result.stderr
 
 
 def test_grpc_and_rest_requests_match_the_signature(clf_saved_model, clf_model, sst2_dev):
