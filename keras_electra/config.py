@@ -13,9 +13,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+from keras_electra.errors import ElectraError
 
-class ConfigError(ValueError):
-    """A configuration value or key is invalid."""
+
+class ConfigError(ElectraError):
+    """A configuration value or key is invalid (the CLI prints it as one line)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +136,21 @@ class ElectraConfig:
 
 
 ACTIVATIONS = ("gelu", "gelu_approximate", "relu", "tanh")
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """`["num_layers=4", "hidden_act=relu"]` → `{"num_layers": 4, "hidden_act": "relu"}` (values parsed
+    as JSON where they can be, else kept as strings); field names are checked by `ElectraConfig`."""
+    overrides: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--config expects KEY=VALUE (an ElectraConfig field), got {item!r}")
+        try:
+            overrides[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = value
+    return overrides
 
 
 def max_predictions_for(seq_length: int, mask_rate: float) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from keras_electra.config import PRESETS
+from keras_electra.config import PRESETS, parse_overrides
 from keras_electra.utils.devices import JIT_CHOICES
 
 
@@ -47,6 +47,8 @@ def register(subparsers) -> None:
     pre.add_argument("--objective", choices=["electra", "mlm"], default="electra")
     pre.add_argument("--sentence-objective", choices=["nsp", "sop"])
     pre.add_argument("--generator-fraction", type=float)
+    pre.add_argument("--config", action="append", metavar="KEY=VALUE",
+                     help="change one ElectraConfig field of the preset, e.g. --config num_layers=4 (repeatable)")
     pre.add_argument("--disallow-correct", action="store_true")
     pre.add_argument("--temperature", type=float, default=1.0)
     pre.add_argument("--corpus-format", choices=["auto", "sentences", "paragraphs"], default="auto")
@@ -81,7 +83,7 @@ def _pretrain(args: argparse.Namespace) -> int:
         disallow_correct=args.disallow_correct, temperature=args.temperature, corpus_format=args.corpus_format,
         seed=args.seed, log_every=args.log_every, checkpoint_every=args.checkpoint_every,
         eval_batches=args.eval_batches, strategy=args.strategy, init=args.init,
-        init_generator=args.init_generator,
+        init_generator=args.init_generator, model_overrides=parse_overrides(args.config),
     )
     result = run_pretraining(options, args.output)
     print(json.dumps({"before": result["before"], "after": result["after"]}, indent=2))

@@ -33,6 +33,8 @@ def register(subparsers) -> None:
                       help="model size: the architecture for --init random (default small) and the LR defaults")
     size.add_argument("--vocab", metavar="PATH", help="vocab.txt for --init random")
     size.add_argument("--cased", action="store_true", help="do not lower-case (for --init random with a cased vocab)")
+    size.add_argument("--config", action="append", metavar="KEY=VALUE",
+                      help="change one ElectraConfig field of the --init random network, e.g. --config num_layers=4")
     size.add_argument("--head", choices=("electra", "huggingface"), default="electra",
                       help="classification head: the paper's (default) or Hugging Face's")
     size.add_argument("--seq-length", type=int, metavar="L", help="tokens per example (default: the task's)")
@@ -127,6 +129,7 @@ def _task_options(args) -> dict:
 
 
 def _finetune(args) -> int:
+    from keras_electra.config import parse_overrides
     from keras_electra.tasks.finetune import FinetuneConfig, finetune
 
     config = FinetuneConfig(
@@ -143,7 +146,7 @@ def _finetune(args) -> int:
         head=args.head, jit_compile=args.jit, train_split=args.train_split, dev_split=args.dev_split,
         test_split=args.test_split, evaluate_test=args.evaluate_test, task_options=_task_options(args),
         text_columns=args.text_columns, label_column=args.label_column, labels=args.labels,
-        verbose=2 if args.quiet else "auto",
+        verbose=2 if args.quiet else "auto", model_overrides=parse_overrides(args.config),
     )
     results = finetune(config)
     metric = results["metric"]

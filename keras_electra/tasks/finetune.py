@@ -466,6 +466,9 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
     spec = get_task(config.task)
     if config.init != "random" and not Path(config.init).exists():
         raise ElectraError(f"--init {config.init}: no such model directory (or pass --init random)")
+    if config.model_overrides and config.init != "random":
+        raise ElectraError(f"--config {', '.join(config.model_overrides)}: changes the network of --init random "
+                           f"only; {config.init} brings its own")
     data = load_task_data(config, spec)
     output = Path(config.output)
     output.mkdir(parents=True, exist_ok=True)

@@ -112,3 +112,26 @@ def test_bad_input_gives_one_line_errors(tmp_path, capsys):
     args = [a if a != str(VOCAB_UNCASED) else str(bad_vocab) for a in base]
     code, err = _run_cli([*args, "--corpus", CORPUS, "--output", str(tmp_path / "out2")], capsys)
     assert code == 2 and "[MASK]" in err and len(err.splitlines()) == 1
+
+
+def test_config_overrides_change_the_network(tmp_path, capsys):
+    """`--config KEY=VALUE` changes one ElectraConfig field of the preset; bad keys stop in one line."""
+    from keras_electra.config import parse_overrides
+
+    overrides = parse_overrides(["num_layers=3", "hidden_act=relu", "layer_norm_eps=1e-6"])
+    assert overrides == {"num_layers": 3, "hidden_act": "relu", "layer_norm_eps": 1e-6}
+    options = PretrainingOptions(preset="tiny", sources=[CORPUS], vocab=str(VOCAB_UNCASED), steps=2,
+                                 model_overrides=overrides).resolved()
+    pretrainer = build_pretrainer(options, ElectraTokenizer(VOCAB_UNCASED))
+    config = pretrainer.config
+    assert (config.num_layers, config.hidden_act, config.layer_norm_eps) == (3, "relu", 1e-6)
+    assert config.hidden_size == 128  # the rest is the preset's
+    assert pretrainer.discriminator.backbone.num_layers == 3 and pretrainer.generator.backbone.num_layers == 3
+
+    base = ["pretrain", "--preset", "tiny", "--vocab", str(VOCAB_UNCASED), "--corpus", CORPUS, "--steps", "2",
+            "--output", str(tmp_path / "out")]
+    code, err = _run_cli([*base, "--config", "num_layerz=3"], capsys)
+    assert code == 2 and "num_layerz" in err and len(err.splitlines()) == 1
+    code, err = _run_cli([*base, "--config", "num_layers"], capsys)
+    assert code == 2 and "KEY=VALUE" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out" / "discriminator").exists()

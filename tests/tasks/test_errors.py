@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from keras_electra.cli import main
@@ -70,6 +72,18 @@ def test_unknown_task_and_missing_init(capsys, tmp_path):
     err = _one_line_error(capsys, ["finetune", "--task", "sst2", "--data", str(GLUE / "SST-2"), "--init",
                                    str(tmp_path / "nowhere"), "--output", str(tmp_path / "out")])
     assert "nowhere" in err
+
+
+def test_config_overrides_only_for_random_init(capsys, tmp_path):
+    """`--config` reshapes a random network; with a pretrained --init it would do nothing, so it stops."""
+    pretrained = Path(__file__).resolve().parents[2] / "saved_models" / "electra-tiny-novels"
+    err = _one_line_error(capsys, ["finetune", "--task", "sst2", "--data", str(GLUE / "SST-2"), "--init",
+                                   str(pretrained), "--config", "num_layers=1", "--output", str(tmp_path / "out")])
+    assert "--config num_layers" in err and "random" in err
+    err = _one_line_error(capsys, ["finetune", "--task", "sst2", "--data", str(GLUE / "SST-2"), "--init", "random",
+                                   "--preset", "tiny", "--vocab", str(VOCAB_UNCASED), "--config", "hiden_size=64",
+                                   "--output", str(tmp_path / "out2"), "--max-train-examples", "8"])
+    assert "hiden_size" in err
 
 
 def test_long_context_without_stride_names_the_question(capsys, tmp_path, en_tokenizer):
