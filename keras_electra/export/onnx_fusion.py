@@ -9,9 +9,9 @@ rewrites, so any runtime can read the file:
 - each GELU becomes `0.5·x·(1 + erf(x/√2))`, the form onnxruntime's own GELU fusion
   recognises when it loads the model.
 
-Patterns that do not match exactly are left as they are (the caller reports the counts), so
-a new Keras or tf2onnx version can cost speed but never correctness; the export parity
-tests compare logits with Keras either way.
+Patterns that do not match exactly are left as they are (`optimize` returns how many of each
+were rewritten), so a new Keras or tf2onnx version can cost speed but never correctness; the
+export parity tests compare logits with Keras either way.
 """
 
 from __future__ import annotations
@@ -164,9 +164,19 @@ def canonicalize_gelu(model) -> int:
     return count
 
 
+def _subgraph_inputs(graph) -> set[str]:
+    """Names read inside the subgraphs of control-flow nodes (If, Loop), which may come from this graph."""
+    names: set[str] = set()
+    for node in graph.node:
+        for attribute in node.attribute:
+            for sub in [attribute.g] if attribute.HasField("g") else list(attribute.graphs):
+                names |= {name for inner in sub.node for name in inner.input} | _subgraph_inputs(sub)
+    return names
+
+
 def _drop_unused(graph) -> None:
     """Remove nodes (then initializers) whose outputs nothing reads."""
-    needed = {out.name for out in graph.output}
+    needed = {out.name for out in graph.output} | _subgraph_inputs(graph)
     kept = []
     for node in reversed(graph.node):
         if any(out in needed for out in node.output):
@@ -182,6 +192,4 @@ def _drop_unused(graph) -> None:
 
 def optimize(model) -> dict[str, int]:
     """Both rewrites, in place; returns the counts."""
-    counts = {"layer_norm": fuse_layer_norms(model), "gelu": canonicalize_gelu(model)}
-    _drop_unused(model.graph)
-    return counts
+    return {"layer_norm": fuse_layer_norms(model), "gelu": canonicalize_gelu(model)}

@@ -92,3 +92,22 @@ def test_not_an_export(tmp_path):
     onnx.save(helper.make_model(graph), str(tmp_path / "other.onnx"))
     with pytest.raises(ExportError, match="no keras_electra metadata"):
         read_onnx_info(tmp_path / "other.onnx")
+
+
+def test_unused_node_removal_keeps_values_read_inside_subgraphs():
+    """The fusion clean-up must not drop a node whose output only an If/Loop branch reads."""
+    from onnx import TensorProto, helper
+
+    from keras_electra.export.onnx_fusion import _drop_unused
+
+    def branch(name, source):
+        return helper.make_graph([helper.make_node("Identity", [source], [name])], name, [],
+                                 [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1])])
+
+    nodes = [helper.make_node("Neg", ["x"], ["outer"]), helper.make_node("Abs", ["x"], ["dead"]),
+             helper.make_node("If", ["c"], ["y"], then_branch=branch("t", "outer"), else_branch=branch("e", "x"))]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1]),
+                                           helper.make_tensor_value_info("c", TensorProto.BOOL, [])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    _drop_unused(graph)
+    assert [n.op_type for n in graph.node] == ["Neg", "If"]
