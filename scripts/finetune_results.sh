@@ -13,6 +13,9 @@ out=${2:-runs/results}
 languages=${3:-en zh}
 data=${KERAS_ELECTRA_SHARED_DATA:-../shared/data}
 cli=${KERAS_ELECTRA_CLI:-keras-electra}
+# The pretrained starts (override to try another pretraining run before it replaces saved_models/).
+init_en=${KERAS_ELECTRA_INIT_EN:-saved_models/electra-tiny-novels}
+init_zh=${KERAS_ELECTRA_INIT_ZH:-saved_models/electra-tiny-chinese}
 
 init() {  # init LANGUAGE -> the --init arguments for this start
     if [[ $start == random ]]; then
@@ -20,9 +23,9 @@ init() {  # init LANGUAGE -> the --init arguments for this start
         [[ $1 == zh ]] && vocab=bert_chinese_vocab.txt
         echo "--init random --preset tiny --vocab $data/vocab/$vocab"
     elif [[ $1 == zh ]]; then
-        echo "--init saved_models/electra-tiny-chinese"
+        echo "--init $init_zh"
     else
-        echo "--init saved_models/electra-tiny-novels"
+        echo "--init $init_en"
     fi
 }
 

@@ -60,6 +60,9 @@ def register(subparsers) -> None:
     pre.add_argument("--init", help="continue pretraining from a checkpoint: Google TF1, Hugging Face "
                      "ElectraForPreTraining dir, or a keras-electra convert/pretrain output")
     pre.add_argument("--init-generator", help="the Hugging Face ElectraForMaskedLM dir that goes with --init")
+    pre.add_argument("--two-stage-from", metavar="MLM_RUN",
+                     help="the paper's two-stage training: a `--objective mlm` run's masked LM is the frozen "
+                     "generator and the discriminator's starting point")
     pre.set_defaults(func=_pretrain)
 
 
@@ -83,7 +86,8 @@ def _pretrain(args: argparse.Namespace) -> int:
         disallow_correct=args.disallow_correct, temperature=args.temperature, corpus_format=args.corpus_format,
         seed=args.seed, log_every=args.log_every, checkpoint_every=args.checkpoint_every,
         eval_batches=args.eval_batches, strategy=args.strategy, init=args.init,
-        init_generator=args.init_generator, model_overrides=parse_overrides(args.config),
+        init_generator=args.init_generator, two_stage_from=args.two_stage_from,
+        model_overrides=parse_overrides(args.config),
     )
     result = run_pretraining(options, args.output)
     print(json.dumps({"before": result["before"], "after": result["after"]}, indent=2))

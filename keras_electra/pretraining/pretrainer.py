@@ -40,6 +40,8 @@ class ElectraPretrainer(keras.Model):
         disallow_correct: forbid the generator from sampling the original token.
         generator_weight / discriminator_weight: loss weights (1 and 50).
         untied_generator_embeddings: give the generator its own embeddings.
+        train_generator: False freezes the generator (no dropout, no updates, its loss
+            only reported): stage 2 of the paper's two-stage training (section 3.2).
         objective: "electra" or "mlm" (a BERT-style baseline at the discriminator's size).
         sentence_objective: None, "nsp" or "sop": an extra two-way head on [CLS].
     """
@@ -58,6 +60,7 @@ class ElectraPretrainer(keras.Model):
         generator_weight: float = 1.0,
         discriminator_weight: float = 50.0,
         untied_generator_embeddings: bool = False,
+        train_generator: bool = True,
         objective: str = "electra",
         sentence_objective: str | None = None,
         seed: int | None = None,
@@ -67,6 +70,8 @@ class ElectraPretrainer(keras.Model):
         self.config = config if isinstance(config, ElectraConfig) else ElectraConfig.from_dict(config)
         _check_options(objective, sentence_objective, mask_rate, mask_token_rate, random_token_rate,
                        temperature, seq_length, self.config)
+        if objective == "mlm" and not train_generator:
+            raise ValueError("objective='mlm' trains only the generator; train_generator=False leaves nothing to train")
         missing = {"cls", "sep", "pad", "mask"} - set(special_token_ids)
         if missing:
             raise ValueError(f"special_token_ids lacks {sorted(missing)}")
@@ -81,6 +86,7 @@ class ElectraPretrainer(keras.Model):
         self.generator_weight = generator_weight
         self.discriminator_weight = discriminator_weight
         self.untied_generator_embeddings = untied_generator_embeddings
+        self.train_generator = train_generator
         self.objective = objective
         self.sentence_objective = sentence_objective
         self.seed = seed
@@ -95,6 +101,11 @@ class ElectraPretrainer(keras.Model):
             self.generator = ElectraGenerator.from_electra_config(
                 self.config, embeddings=shared, name="generator", dtype=policy
             )
+            if not train_generator:
+                if shared is not None:
+                    raise ValueError("train_generator=False needs untied_generator_embeddings=True "
+                                     "(a frozen generator cannot share the discriminator's embeddings)")
+                self.generator.trainable = False
         else:  # MLM baseline: one masked LM as large as the discriminator.
             self.discriminator = None
             self.generator = ElectraGenerator.from_electra_config(
@@ -172,14 +183,18 @@ class ElectraPretrainer(keras.Model):
 
         # 2. Generator: MLM loss on the gathered masked slots only.
         gen_inputs = {**inputs, "token_ids": masked.token_ids}
-        gen_logits = self.generator(gen_inputs, mask_positions=masked.positions, training=training)
+        gen_logits = self.generator(
+            gen_inputs, mask_positions=masked.positions, training=training and self.train_generator
+        )
         gen_logits = ops.cast(gen_logits, "float32")
         token_loss = keras.losses.sparse_categorical_crossentropy(
             masked.target_ids, gen_logits, from_logits=True
         )
         gen_loss = _weighted_mean(token_loss, masked.weights)
         gen_correct = ops.cast(ops.equal(vocab_argmax(gen_logits), masked.target_ids), "float32")
-        losses = {"gen_loss": gen_loss, "loss": self.generator_weight * gen_loss}
+        # A frozen generator's loss is only reported.
+        gen_weight = self.generator_weight if self.train_generator else 0.0
+        losses = {"gen_loss": gen_loss, "loss": gen_weight * gen_loss}
         outputs = {"masked": masked, "gen_correct": gen_correct}
         if self.objective == "electra":
             # 3. Sample replacements (float32, no gradient) and label what changed.
@@ -264,6 +279,7 @@ class ElectraPretrainer(keras.Model):
             "generator_weight": self.generator_weight,
             "discriminator_weight": self.discriminator_weight,
             "untied_generator_embeddings": self.untied_generator_embeddings,
+            "train_generator": self.train_generator,
             "objective": self.objective,
             "sentence_objective": self.sentence_objective,
             "seed": self.seed,

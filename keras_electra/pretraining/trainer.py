@@ -60,6 +60,9 @@ class PretrainingOptions:
     strategy: str = "auto"
     init: str | None = None  # a released/converted checkpoint to continue pretraining from
     init_generator: str | None = None  # its generator, when it lives apart (Hugging Face)
+    # The paper's two-stage training (section 3.2): a masked LM of the discriminator's size
+    # (an `objective="mlm"` run) becomes the frozen generator and the discriminator's start.
+    two_stage_from: str | None = None
     model_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def resolved(self) -> PretrainingOptions:
@@ -102,8 +105,60 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
     raise ElectraError(f"unknown strategy {name!r}; choose auto, default, mirrored, multiworker or tpu")
 
 
+def two_stage_generator_dir(path: str | Path) -> Path:
+    """The masked LM of a `--objective mlm` run: its `generator/` folder, or that folder itself."""
+    path = Path(path)
+    directory = path / "generator" if (path / "generator" / "config.json").is_file() else path
+    if not (directory / "config.json").is_file() or not (directory / "model.keras").is_file():
+        raise ElectraError(f"--two-stage-from {path}: no masked LM there (expected generator/model.keras "
+                           "and generator/config.json from `keras-electra pretrain --objective mlm`)")
+    if (directory.parent / "discriminator").is_dir():
+        # An ELECTRA run's generator is a fraction of its discriminator and was trained with it.
+        raise ElectraError(f"--two-stage-from {path}: that is an ELECTRA run; two-stage training starts from "
+                           "a masked LM of the discriminator's size (`keras-electra pretrain --objective mlm`)")
+    return directory
+
+
+def two_stage_config(path: str | Path) -> ElectraConfig:
+    """The discriminator's config for stage 2: the masked LM's own network (generator of equal size)."""
+    return ElectraConfig.from_json(two_stage_generator_dir(path) / "config.json").replace(generator_fraction=1.0)
+
+
+def init_two_stage(pretrainer: ElectraPretrainer, path: str | Path) -> None:
+    """Copy the masked LM into the (frozen) generator and into the discriminator's backbone."""
+    from keras_electra.saving import load_model
+
+    masked_lm = load_model(two_stage_generator_dir(path))
+    _copy_weights(masked_lm.canonical_weights(), pretrainer.generator.canonical_weights(), path)
+    _copy_weights(masked_lm.backbone.canonical_weights(), pretrainer.discriminator.backbone.canonical_weights(), path)
+
+
+def _copy_weights(source: dict, target: dict, path) -> None:
+    if set(source) != set(target):
+        odd = sorted(set(source) ^ set(target))
+        raise CheckpointError(f"--two-stage-from {path}: weights do not line up ({', '.join(odd[:3])})")
+    for name, variable in target.items():
+        if tuple(variable.shape) != tuple(source[name].shape):
+            raise CheckpointError(f"--two-stage-from {path}: {name} has shape {tuple(source[name].shape)}, "
+                                  f"expected {tuple(variable.shape)}")
+        variable.assign(source[name])
+
+
 def model_config(options: PretrainingOptions, tokenizer: ElectraTokenizer) -> ElectraConfig:
     """The preset's network, or the network of the checkpoint that `--init` continues from."""
+    if options.two_stage_from:
+        if options.init or options.generator_fraction is not None or options.model_overrides:
+            raise ElectraError("--two-stage-from takes the network from the masked LM; drop --init, "
+                               "--generator-fraction and --config")
+        if options.objective != "electra":
+            raise ElectraError("--two-stage-from is stage 2 of ELECTRA training; it needs --objective electra")
+        config = two_stage_config(options.two_stage_from)
+        if config.vocab_size != tokenizer.vocabulary_size:
+            raise CheckpointError(
+                f"{options.two_stage_from} has a vocabulary of {config.vocab_size} but the tokenizer has "
+                f"{tokenizer.vocabulary_size} tokens; pass its vocab.txt as --vocab"
+            )
+        return config
     if options.init:
         from keras_electra.convert import pretraining_config
 
@@ -132,6 +187,8 @@ def build_pretrainer(options: PretrainingOptions, tokenizer: ElectraTokenizer) -
         disallow_correct=options.disallow_correct,
         objective=options.objective,
         sentence_objective=options.sentence_objective,
+        untied_generator_embeddings=bool(options.two_stage_from),
+        train_generator=not options.two_stage_from,
         seed=options.seed,
         dtype=options.mixed_precision,
     )
@@ -191,6 +248,8 @@ def _load_tokenizer(options: PretrainingOptions, output_dir: Path) -> ElectraTok
     saved = output_dir / "vocab.txt"
     if saved.is_file():  # a resumed run keeps the vocabulary it started with
         return ElectraTokenizer.from_directory(output_dir)
+    if options.vocab is None and options.two_stage_from:
+        return ElectraTokenizer.from_directory(two_stage_generator_dir(options.two_stage_from))
     if options.vocab is None and options.init:
         from keras_electra.convert import read_checkpoint, tokenizer_from_checkpoint
 
@@ -208,7 +267,7 @@ def _check_resume_compatible(output_dir: Path, options: PretrainingOptions) -> N
         return
     previous = json.loads(path.read_text())
     keys = ("preset", "seq_length", "batch_size", "objective", "sentence_objective", "model_overrides",
-            "generator_fraction", "mixed_precision")
+            "generator_fraction", "mixed_precision", "two_stage_from")
     changed = [k for k in keys if previous.get(k) != json.loads(json.dumps(getattr(options, k)))]
     if changed:
         raise CheckpointError(
@@ -275,6 +334,10 @@ def run_pretraining(options: PretrainingOptions, output_dir: str | Path, verbose
         init_pretrainer(pretrainer, options.init, options.init_generator)
         if verbose:
             print(f"Initialised generator and discriminator from {options.init}")
+    elif options.two_stage_from:
+        init_two_stage(pretrainer, options.two_stage_from)
+        if verbose:
+            print(f"Two-stage training: generator (frozen) and discriminator start from {options.two_stage_from}")
     if not (output_dir / "vocab.txt").is_file():
         tokenizer.save_to_directory(output_dir)
     write_json(output_dir / RUN_CONFIG_FILE, dataclasses.asdict(options))

@@ -135,3 +135,46 @@ def test_config_overrides_change_the_network(tmp_path, capsys):
     code, err = _run_cli([*base, "--config", "num_layers"], capsys)
     assert code == 2 and "KEY=VALUE" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "out" / "discriminator").exists()
+
+
+def test_two_stage_training_freezes_the_masked_lm_and_starts_the_discriminator_from_it(tmp_path, capsys):
+    """Paper section 3.2: stage 1 trains a discriminator-sized masked LM; stage 2 starts the
+    discriminator from it and trains only the discriminator against it, frozen."""
+    from keras_electra.pretraining.trainer import init_two_stage, run_pretraining
+    from keras_electra.saving import load_model
+
+    small = dict(preset="tiny", sources=[CORPUS], vocab=str(VOCAB_UNCASED), steps=3, batch_size=4, seq_length=32,
+                 warmup_steps=1, eval_batches=1, model_overrides={"num_layers": 1})
+    run_pretraining(PretrainingOptions(objective="mlm", **small), tmp_path / "mlm", verbose=0)
+    masked_lm = load_model(tmp_path / "mlm" / "generator")
+    lm_weights = {k: v.numpy() for k, v in masked_lm.canonical_weights().items()}
+    lm_backbone = {k: v.numpy() for k, v in masked_lm.backbone.canonical_weights().items()}
+
+    stage2 = {**small, "model_overrides": {}, "vocab": None, "steps": 4}
+    options = PretrainingOptions(two_stage_from=str(tmp_path / "mlm"), **stage2).resolved()
+    pretrainer = build_pretrainer(options, ElectraTokenizer(VOCAB_UNCASED))
+    init_two_stage(pretrainer, options.two_stage_from)
+    assert pretrainer.config.generator_config().hidden_size == pretrainer.config.hidden_size == 128
+    assert pretrainer.generator.trainable_variables == []
+    for name, value in pretrainer.discriminator.backbone.canonical_weights().items():
+        assert (value.numpy() == lm_backbone[name]).all(), name
+
+    result = run_pretraining(options, tmp_path / "stage2", verbose=0)
+    assert result["steps"] == 4
+    generator = load_model(tmp_path / "stage2" / "generator")
+    for name, value in generator.canonical_weights().items():
+        assert (value.numpy() == lm_weights[name]).all(), f"the frozen generator changed: {name}"
+    discriminator = load_model(tmp_path / "stage2" / "discriminator")
+    moved = [name for name, value in discriminator.backbone.canonical_weights().items()
+             if not (value.numpy() == lm_backbone[name]).all()]
+    assert len(moved) > 10  # the discriminator trained
+
+    base = ["pretrain", "--corpus", CORPUS, "--steps", "2", "--output", str(tmp_path / "bad")]
+    electra_run = tmp_path / "electra"
+    run_pretraining(PretrainingOptions(**{**small, "steps": 1}), electra_run, verbose=0)
+    code, err = _run_cli([*base, "--two-stage-from", str(electra_run)], capsys)
+    assert code == 2 and "masked LM of the discriminator's size" in err and len(err.splitlines()) == 1
+    code, err = _run_cli([*base, "--two-stage-from", str(tmp_path / "mlm"), "--config", "num_layers=2"], capsys)
+    assert code == 2 and "--two-stage-from" in err and len(err.splitlines()) == 1
+    code, err = _run_cli([*base, "--two-stage-from", str(tmp_path / "nothing")], capsys)
+    assert code == 2 and "no masked LM" in err and len(err.splitlines()) == 1
