@@ -133,7 +133,7 @@ def init_two_stage(pretrainer: ElectraPretrainer, path: str | Path) -> None:
     _copy_weights(masked_lm.backbone.canonical_weights(), pretrainer.discriminator.backbone.canonical_weights(), path)
 
 
-def _copy_weights(source: dict, target: dict, path) -> None:
+def _copy_weights(source: dict, target: dict, path: str | Path) -> None:
     if set(source) != set(target):
         odd = sorted(set(source) ^ set(target))
         raise CheckpointError(f"--two-stage-from {path}: weights do not line up ({', '.join(odd[:3])})")
