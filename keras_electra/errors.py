@@ -25,3 +25,15 @@ class CheckpointError(ElectraError):
 
 class TrainingError(ElectraError):
     """Training cannot go on (for example the loss became NaN)."""
+
+
+class UnknownCheckpointError(CheckpointError):
+    """A name that is neither a local path nor a known checkpoint id (Hugging Face, keras-hub, TF1 release)."""
+
+
+class NetworkError(ElectraError):
+    """A checkpoint must be downloaded but the server cannot be reached (or downloads are switched off)."""
+
+
+class ChecksumError(CheckpointError):
+    """A download's sha256 differs from its pin; the message names both hashes."""

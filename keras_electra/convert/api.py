@@ -32,6 +32,7 @@ from keras_electra.convert.huggingface import (
     save_huggingface,
 )
 from keras_electra.convert.keras_hub import is_keras_hub_preset, read_keras_hub
+from keras_electra.convert.resolve import resolve_source
 from keras_electra.convert.saved import MODEL_FILE, REPORT_FILE, is_saved_directory, read_saved
 from keras_electra.convert.tf1 import is_tf1_checkpoint, read_tf1
 from keras_electra.errors import CheckpointError
@@ -527,7 +528,9 @@ def from_pretrained(
 
     Args:
         path: TF1 checkpoint (prefix or directory), HF directory, keras-hub preset
-            directory, or a keras-electra model directory.
+            directory, or a keras-electra model directory; or a name that
+            `convert.resolve.resolve_checkpoint` fetches: an HF id (`google/electra-small-discriminator`),
+            a keras-hub preset, or a Google TF1 release (`electra_small`).
         part: "discriminator", "generator", "backbone", "both" (returns
             `(generator, discriminator)` sharing embeddings), or "auto": what the
             checkpoint holds (the discriminator of a TF1 pair, the generator of an HF
@@ -541,6 +544,7 @@ def from_pretrained(
     """
     if part not in PARTS:
         raise CheckpointError(f"unknown part {part!r}; choose from {', '.join(PARTS)}")
+    path, generator_source = resolve_source(path), resolve_source(generator_source)  # names -> local paths
     kwargs = dict(config=config, allow_unused=allow_unused, allow_missing=allow_missing, return_report=return_report)
     if part == "both" or generator_source is not None:
         return load_pretraining_pair(path, generator_source, format=format, **kwargs)

@@ -16,7 +16,11 @@ def register(subparsers) -> None:
             "the conversion with its name."
         ),
     )
-    parser.add_argument("source", metavar="SRC", help="checkpoint prefix or directory")
+    parser.add_argument(
+        "source", metavar="SRC",
+        help="checkpoint prefix or directory, or a name: a Hugging Face id (org/name[@revision]), a keras-hub "
+             "preset or kaggle:// handle, or electra_small|electra_base|electra_large (see `keras-electra models`)",
+    )
     parser.add_argument(
         "--from", dest="format", default="auto", choices=("auto", "tf1", "hf", "keras-hub", "keras-electra"),
         help="source format (default: detect from the files)",
@@ -36,7 +40,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--generator", metavar="DIR",
-        help="the generator's own checkpoint (Hugging Face keeps it apart): converts the pair",
+        help="the generator's own checkpoint or name (Hugging Face keeps it apart): converts the pair",
     )
     parser.add_argument(
         "--allow-unused", nargs="+", default=[], metavar="NAME",
@@ -49,10 +53,33 @@ def register(subparsers) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace DIR if it exists")
     parser.set_defaults(func=run)
 
+    models = subparsers.add_parser(
+        "models",
+        help="list the released checkpoints known by name",
+        description=(
+            "The released ELECTRA checkpoints that from_pretrained, convert, finetune --init and pretrain --init "
+            "accept by name (any other Hugging Face id or keras-hub ELECTRA preset works too). Downloads go to "
+            "the Hugging Face / kagglehub caches and $KERAS_ELECTRA_CACHE (default ~/.cache/keras_electra); "
+            "HF_HUB_OFFLINE=1 or KERAS_ELECTRA_OFFLINE=1 use cached copies only."
+        ),
+    )
+    models.add_argument("--kind", choices=("hf", "keras-hub", "tf1"), help="only this kind of source")
+    models.add_argument("--wide", action="store_true", help="also print each source URL and the published scores")
+    models.set_defaults(func=list_models)
+
+
+def list_models(args: argparse.Namespace) -> int:
+    from keras_electra.convert.catalog import CATALOG, format_table
+
+    print(format_table(tuple(e for e in CATALOG if args.kind in (None, e.kind)), wide=args.wide))
+    return 0
+
 
 def run(args: argparse.Namespace) -> int:
     from keras_electra.convert.api import convert
+    from keras_electra.convert.resolve import resolve_optional
 
+    args.source, args.generator = resolve_optional(args.source), resolve_optional(args.generator)  # names -> paths
     result = convert(
         args.source, args.output, format=args.format, part=args.part, config=args.config,
         generator_config=args.generator_config, allow_unused=args.allow_unused,

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_electra.config import PRESETS, ElectraConfig
+from keras_electra.convert.resolve import resolve_optional
 from keras_electra.data.tokenizer import ElectraTokenizer
 from keras_electra.errors import CheckpointError, ElectraError, TrainingError
 from keras_electra.pretraining.optimization import create_optimizer
@@ -295,6 +296,8 @@ def run_pretraining(options: PretrainingOptions, output_dir: str | Path, verbose
     from keras_electra.data.pretraining_data import pretraining_dataset
 
     options = options.resolved()
+    options = dataclasses.replace(options, init=resolve_optional(options.init),  # names -> local paths
+                                  init_generator=resolve_optional(options.init_generator))
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     _check_resume_compatible(output_dir, options)

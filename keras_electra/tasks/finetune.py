@@ -31,6 +31,7 @@ import keras
 import numpy as np
 
 from keras_electra.config import FINETUNING_PRESETS, PRESETS
+from keras_electra.convert.resolve import resolve_optional
 from keras_electra.data.tokenizer import ElectraTokenizer
 from keras_electra.errors import DataError, ElectraError, TrainingError
 from keras_electra.models.backbone import ElectraBackbone
@@ -464,6 +465,8 @@ def plot_curves(path: Path, run: dict[str, Any], metric: str, title: str) -> Non
 def finetune(config: FinetuneConfig) -> dict[str, Any]:
     """Fine-tune, evaluate and save; returns the content of `results.json`."""
     spec = get_task(config.task)
+    if config.init != "random":  # a name (HF id, keras-hub preset, TF1 release) -> a local path
+        config = dataclasses.replace(config, init=resolve_optional(config.init))
     if config.init != "random" and not Path(config.init).exists():
         raise ElectraError(f"--init {config.init}: no such model directory (or pass --init random)")
     if config.model_overrides and config.init != "random":
