@@ -17,7 +17,9 @@ setup(
         "tensorflow>=2.21,<2.22",
         "tensorflow-text>=2.21,<2.22",
         "keras>=3.12,<4",
-        "keras-hub>=0.32,<0.33",
+        "keras-hub>=0.32,<0.33",  # <0.33: convert/resolve.py calls keras_hub.src.utils.preset_utils.get_file
+        "huggingface-hub>=1.0",  # checkpoints by name (snapshot_download, endpoint= and tree-cache checks)
+        "kagglehub>=0.3",  # keras-hub presets by name (kaggle:// handles)
         "tensorflow-datasets>=4.9.9,<5",
         "tf2onnx>=1.17,<1.18",
         "onnxruntime>=1.20",

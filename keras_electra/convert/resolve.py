@@ -39,26 +39,25 @@ in `RELEASE_SHA256`) to pin it yourself. `KERAS_ELECTRA_CACHE` moves the cache (
 `~/.cache/keras_electra`); `KERAS_ELECTRA_OFFLINE=1` (or `HF_HUB_OFFLINE=1`) uses cached
 copies only.
 
-Why our Backbone / Task / Preprocessor do not build on keras-hub's base classes (issue 15,
-measured with keras-hub 0.32 on this code, see `tests/convert/test_resolve.py::
-test_keras_hub_base_class_probe`):
-- What it would save: `keras_hub.models.Backbone` gives `from_preset` / `save_to_preset` /
-  hub upload. Our own preset code is small: the size table in `config.py` (`PRESETS`), the
-  converters in `convert/` (which keras-hub does not replace: it has no TF1 reader, no
-  generator or RTD head) and this resolver (which keras-hub's loader does not replace for
-  HF `transformers` repositories of the generator/discriminator pair). It would save about
-  the 20 lines of `save_pretrained`-style writing, not the converters.
-- What it costs: keras-hub's `Backbone.from_preset` builds the class from the preset's
-  `config.json` and loads `model.weights.h5` by layer path. Subclassing keeps numerics exact
-  (the same layers; the probe test checks outputs are bit-identical), but `Backbone.__init__`
-  takes over `dtype` handling and adds its own `get_config` keys, the `.keras` files we have
-  written record `keras_electra>ElectraBackbone` with our `get_config`, and keras-hub's
-  `Task` / `Preprocessor` assume keras-hub tokenizers (WordPiece from keras-hub, not our
-  tensorflow-text `ElectraTokenizer`, whose behaviour the parity tests pin). Every task
-  model would have to be re-based at once, and `.keras` loading re-verified for each.
-- Decision: keep our classes on `keras.Model`; read and write keras-hub presets through the
-  converter (`convert/keras_hub.py`) and resolve preset names here. Revisit when keras-hub
-  ships a public preset-fetch API and its Electra numerics (exact GELU) match ours.
+Why our Backbone / Task / Preprocessor do not build on keras-hub's base classes (yet)
+(issue 15; measured with keras-hub 0.32, `tests/convert/test_resolve.py::test_keras_hub_base_class_probe`):
+- Backbone: cheap and exact. `class B(ElectraBackbone, keras_hub.models.Backbone)` needs no
+  other change: the same weight paths, bit-identical outputs, `save_to_preset` +
+  `keras_hub.models.Backbone.from_preset` round-trip bit-identical, no new `get_config` keys,
+  and a `.keras` file written by today's class loads into the re-based class registered under
+  the same name (`keras_electra>ElectraBackbone`). It would give `from_preset`,
+  `save_to_preset` and `keras_hub.upload_preset` for free, but saves almost no code of ours:
+  our directories are `model.keras` + config.json + vocab.txt, read by `convert/saved.py`.
+- Task and Preprocessor: costly. `keras_hub.models.Task.__init__` compiles with keras-hub's
+  defaults, and `Task.save_to_preset` saves the backbone and the preprocessor as keras-hub
+  presets; our `ElectraTask` overrides `train_step` (FGM adversarial training), maps its heads
+  to HF/TF1 names (`canonical_weights`), and carries a tensorflow-text `ElectraTokenizer`,
+  which has no `save_to_preset` / `load_preset_assets`. Every task model and the tokenizer
+  would need re-basing at once, and each `.keras` format re-checked.
+- Decision: no migration this round (nothing gained that users miss: keras-hub presets
+  already load through `convert/keras_hub.py` and preset names resolve here). The next step,
+  if preset export is wanted, is the Backbone mix-in above; Task and Preprocessor stay on
+  `keras.Model` / `keras.layers.Layer`.
 """
 
 from __future__ import annotations
@@ -155,7 +154,7 @@ def resolve_checkpoint(
     if PRESET_NAME.match(text) and _is_keras_hub_electra_preset(text):
         return _resolve_keras_hub(text)
     raise UnknownCheckpointError(
-        f"{text}: no such file or directory, and not a checkpoint name we know: use a Hugging Face id "
+        f"{text} does not exist, and is not a checkpoint name we know: use a Hugging Face id "
         f"(org/name[@revision]), a keras-hub ELECTRA preset or kaggle:// handle, or one of "
         f"{', '.join(TF1_RELEASES)} (`keras-electra models` lists them)"
     )
@@ -234,7 +233,7 @@ def _resolve_hf(repo: str, revision: str | None, text: str) -> Path:
                 f"{text}: no such local path, and {url} is not a model repository (or it is private or gated: "
                 "log in with `hf auth login`)"
             ) from None
-        except (hf_errors.HfHubHTTPError, OSError, Exception) as err:  # noqa: B014 - httpx errors are not OSErrors
+        except Exception as err:  # noqa: BLE001 - connection errors come from httpx, HTTP 5xx from the hub
             folder = from_cache(f"cannot reach {url} ({_one_line(err)}); set HF_HUB_OFFLINE=1 to use cached "
                                 "files only, or pass a local directory")
         else:

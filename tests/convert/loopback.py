@@ -108,7 +108,8 @@ def hub_routes(repo: str, files: dict[str, bytes], commit: str = "a" * 40) -> di
     blob = {name: hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() for name, data in files.items()}
     info = {"id": repo, "modelId": repo, "sha": commit, "private": False,
             "siblings": [{"rfilename": name} for name in sorted(files)]}
-    tree = [{"type": "file", "path": name, "size": len(data), "oid": blob[name]} for name, data in sorted(files.items())]
+    tree = [{"type": "file", "path": name, "size": len(data), "oid": blob[name]}
+            for name, data in sorted(files.items())]
     json_headers = {"Content-Type": "application/json"}
     routes = {}
     for revision in ("main", commit):

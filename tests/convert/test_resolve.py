@@ -295,7 +295,7 @@ def test_unknown_name_is_one_line(env):
     with pytest.raises(UnknownCheckpointError) as info:
         resolve_checkpoint("electra_tiny")
     message = str(info.value)
-    assert message.startswith("electra_tiny: no such file or directory, and not a checkpoint name we know")
+    assert message.startswith("electra_tiny does not exist, and is not a checkpoint name we know")
     assert "electra_small, electra_base, electra_large" in message and "\n" not in message
 
 
@@ -313,7 +313,7 @@ def test_cli_models_and_errors(env, capsys, monkeypatch):
 
     assert main(["convert", "electra_tiny", "--output", str(env / "out")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("keras-electra convert: error: electra_tiny: no such file") and "\n" not in err
+    assert err.startswith("keras-electra convert: error: electra_tiny does not exist") and "\n" not in err
     monkeypatch.setenv("KERAS_ELECTRA_OFFLINE", "1")
     assert main(["convert", "--from", "tf1", "electra_small", "--output", str(env / "out")]) == 2
     assert "KERAS_ELECTRA_OFFLINE=1" in capsys.readouterr().err
@@ -329,7 +329,7 @@ def test_finetune_and_pretrain_init_take_names(env, monkeypatch):
         finetune(FinetuneConfig(task="sst2", data=str(env), init="electra_small", output=str(env / "ft")))
     with pytest.raises(NetworkError, match="KERAS_ELECTRA_OFFLINE=1"):
         run_pretraining(PretrainingOptions(sources=[str(env)], init="electra_base"), env / "pt")
-    with pytest.raises(ElectraError, match="not a checkpoint name we know"):
+    with pytest.raises(ElectraError, match="is not a checkpoint name we know"):
         finetune(FinetuneConfig(task="sst2", data=str(env), init="electra_huge", output=str(env / "ft")))
 
 
@@ -343,3 +343,31 @@ def test_catalog_is_importable_without_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}, check=True).stdout
     assert out.strip().endswith("[]")
+
+
+def test_keras_hub_base_class_probe(tmp_path, batch):
+    """The measurement behind the decision in resolve.py's docstring: ElectraBackbone re-based on
+    keras_hub.models.Backbone keeps numerics bit-identical and round-trips through a keras-hub preset."""
+    import keras
+    import keras_hub
+
+    from keras_electra.models.backbone import ElectraBackbone
+
+    class Rebased(ElectraBackbone, keras_hub.models.Backbone):
+        pass
+
+    keras.saving.register_keras_serializable(package="keras_electra_probe", name="Rebased")(Rebased)
+    sizes = dict(vocab_size=30522, embedding_size=16, hidden_size=32, num_layers=2, num_heads=4,
+                 intermediate_size=64, max_position_embeddings=64)
+    ours, rebased = ElectraBackbone(**sizes), Rebased(**sizes)
+    rng = np.random.default_rng(0)
+    assert [v.path for v in ours.weights] == [v.path for v in rebased.weights]
+    for a, b in zip(ours.weights, rebased.weights):
+        value = rng.normal(0, 0.05, a.shape).astype("float32")
+        a.assign(value)
+        b.assign(value)
+    assert np.array_equal(np.asarray(ours(batch)), np.asarray(rebased(batch)))
+    assert set(rebased.get_config()) == set(ours.get_config())
+    rebased.save_to_preset(str(tmp_path / "preset"))
+    back = keras_hub.models.Backbone.from_preset(str(tmp_path / "preset"))
+    assert isinstance(back, Rebased) and np.array_equal(np.asarray(back(batch)), np.asarray(ours(batch)))
