@@ -139,6 +139,8 @@ def resolve_checkpoint(
     Raises UnknownCheckpointError, NetworkError or ChecksumError, each with a one-line message.
     """
     text = os.fspath(name_or_path)
+    if not text.strip():
+        raise UnknownCheckpointError("an empty checkpoint name or path")
     path = Path(text).expanduser()
     if path.exists() or Path(f"{path}.index").exists():  # a directory, a file, or a TF1 prefix
         return path
@@ -161,8 +163,8 @@ def resolve_checkpoint(
 
 
 def resolve_optional(name_or_path: str | os.PathLike | None) -> str | None:
-    """`resolve_checkpoint` for optional options (None stays None); a str, as the options hold strings."""
-    return None if name_or_path is None else str(resolve_checkpoint(name_or_path))
+    """`resolve_checkpoint` for optional options (None and "" stay as they are); a str, as options hold strings."""
+    return name_or_path if not name_or_path else str(resolve_checkpoint(name_or_path))
 
 
 def _truthy(name: str) -> bool:

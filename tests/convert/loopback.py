@@ -49,7 +49,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _send(self, with_body: bool) -> None:
         route = self._route()
         if route is None:  # the hub's error codes, so huggingface_hub raises what the real hub makes it raise
-            code = "RepoNotFound" if self.path.startswith("/api/models/") else "EntryNotFound"
+            path = urlsplit(self.path).path
+            code = "RepoNotFound" if path.startswith("/api/models/") else "EntryNotFound"
+            if "/revision/" in path and path.split("/revision/")[0] in self.server.routes:  # type: ignore[attr-defined]
+                code = "RevisionNotFound"
             route = Route(b'{"error": "not found"}', {"Content-Type": "application/json", "X-Error-Code": code}, 404)
         self.send_response(route.status)
         for key, value in route.headers.items():

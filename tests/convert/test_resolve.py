@@ -119,6 +119,8 @@ def test_hf_unknown_repository_and_revision(env, hf_repo, monkeypatch):
         with pytest.raises(UnknownCheckpointError, match=rf"^tiny-org/nope: no such local path, and "
                                                          rf"{server.url}/tiny-org/nope is not a model repository"):
             resolve_checkpoint("tiny-org/nope")
+        with pytest.raises(UnknownCheckpointError, match=rf"^{REPO}@v9: {server.url}/{REPO} has no revision 'v9'$"):
+            resolve_checkpoint(f"{REPO}@v9")
 
 
 def test_hf_no_network_names_the_url_and_the_offline_switch(env, monkeypatch):
@@ -172,6 +174,13 @@ def test_release_good_hash_unpacks_and_converts(env, release, batch, monkeypatch
         assert resolve_checkpoint("electra_small", sha256=good) == path and len(server.requests) == served  # cached
     disc = from_pretrained("electra_small", config=config)  # from the cache, through the from_pretrained hook
     assert max_diff_at_tokens(disc(batch), hf_outputs(disc_hf, batch), batch) <= TOL
+
+    from keras_electra.cli import main  # the convert CLI hook: `convert --from tf1 electra_small`
+
+    out = env / "converted"
+    assert main(["convert", "--from", "tf1", "electra_small", "--config", str(config), "--output", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["discriminator", "generator"]
+    assert (out / "discriminator" / "vocab.txt").is_file()
 
 
 def test_release_bad_hash_names_both_and_caches_nothing(env, release, monkeypatch):
@@ -292,6 +301,8 @@ def test_local_path_wins_over_a_name(env, monkeypatch):
 
 
 def test_unknown_name_is_one_line(env):
+    with pytest.raises(UnknownCheckpointError, match="empty"):
+        resolve_checkpoint("")
     with pytest.raises(UnknownCheckpointError) as info:
         resolve_checkpoint("electra_tiny")
     message = str(info.value)
