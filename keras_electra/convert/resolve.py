@@ -132,7 +132,8 @@ def resolve_checkpoint(
         name_or_path: a path, an HF id (`org/name[@revision]`), a keras-hub preset name or
             `kaggle://` handle, or `electra_small` / `electra_base` / `electra_large`.
         revision: a Hugging Face branch, tag or commit (same as `@revision`).
-        sha256: the expected sha256 of a TF1 release zip (overrides the pins).
+        sha256: the expected sha256 of a TF1 release zip (overrides the pins; only for those
+            names, and not checked when a local directory of that name exists).
         cache_dir: where TF1 releases are unpacked (default `$KERAS_ELECTRA_CACHE` or
             `~/.cache/keras_electra`); Hugging Face and kagglehub keep their own caches.
 
@@ -141,6 +142,9 @@ def resolve_checkpoint(
     text = os.fspath(name_or_path)
     if not text.strip():
         raise UnknownCheckpointError("an empty checkpoint name or path")
+    if sha256 is not None and text not in TF1_RELEASES:  # never accept a hash and then not check it
+        raise CheckpointError(f"{text}: sha256= checks Google's TF1 zips ({', '.join(TF1_RELEASES)}) only; "
+                              "huggingface_hub and kagglehub verify their own downloads")
     path = Path(text).expanduser()
     if path.exists() or Path(f"{path}.index").exists():  # a directory, a file, or a TF1 prefix
         return path
@@ -212,7 +216,7 @@ def _resolve_hf(repo: str, revision: str | None, text: str) -> Path:
     url = f"{endpoint}/{repo}"
     common = dict(revision=revision, cache_dir=str(cache), endpoint=endpoint)
 
-    def from_cache(reason: str) -> Path:
+    def from_cache(reason: str, hint: str) -> Path:
         # The same two pattern sets the online branch chooses between, so the cached tree
         # listing's completeness check matches what was downloaded.
         for weights in (SAFETENSORS, TORCH_BIN + KERAS_HUB_WEIGHTS):
@@ -220,11 +224,11 @@ def _resolve_hf(repo: str, revision: str | None, text: str) -> Path:
                 return Path(snapshot_download(repo, allow_patterns=HF_FILES + weights, local_files_only=True, **common))
             except hf_errors.LocalEntryNotFoundError:
                 continue
-        raise NetworkError(f"{text}: {reason}, and it is not in the Hugging Face cache {cache}")
+        raise NetworkError(f"{text}: {reason}, and it is not in the Hugging Face cache {cache}; {hint}")
 
     if _truthy("HF_HUB_OFFLINE") or _truthy(OFFLINE_ENV):
         switch = "HF_HUB_OFFLINE" if _truthy("HF_HUB_OFFLINE") else OFFLINE_ENV
-        folder = from_cache(f"{switch}=1 forbids downloading {url} (unset it to download)")
+        folder = from_cache(f"{switch}=1 forbids downloading {url}", f"unset {switch} to download")
     else:
         try:
             info = HfApi(endpoint=endpoint).model_info(repo, revision=revision)
@@ -236,8 +240,9 @@ def _resolve_hf(repo: str, revision: str | None, text: str) -> Path:
                 "log in with `hf auth login`)"
             ) from None
         except Exception as err:  # noqa: BLE001 - connection errors come from httpx, HTTP 5xx from the hub
-            folder = from_cache(f"cannot reach {url} ({_one_line(err)}); set HF_HUB_OFFLINE=1 to use cached "
-                                "files only, or pass a local directory")
+            folder = from_cache(f"cannot reach {url} ({_one_line(err)})",
+                                "without network, set HF_HUB_OFFLINE=1 to use cached files only, or pass a local "
+                                "directory")
         else:
             files = [s.rfilename for s in info.siblings or ()]
             has_safetensors = any(fnmatch.fnmatch(f, p) for f in files for p in SAFETENSORS)

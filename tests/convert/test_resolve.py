@@ -303,6 +303,8 @@ def test_local_path_wins_over_a_name(env, monkeypatch):
 def test_unknown_name_is_one_line(env):
     with pytest.raises(UnknownCheckpointError, match="empty"):
         resolve_checkpoint("")
+    with pytest.raises(ElectraError, match="sha256= checks Google's TF1 zips .* only"):
+        resolve_checkpoint(REPO, sha256="0" * 64)
     with pytest.raises(UnknownCheckpointError) as info:
         resolve_checkpoint("electra_tiny")
     message = str(info.value)
