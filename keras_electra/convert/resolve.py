@@ -221,9 +221,12 @@ def _resolve_hf(repo: str, revision: str | None, text: str) -> Path:
         # listing's completeness check matches what was downloaded.
         for weights in (SAFETENSORS, TORCH_BIN + KERAS_HUB_WEIGHTS):
             try:
-                return Path(snapshot_download(repo, allow_patterns=HF_FILES + weights, local_files_only=True, **common))
-            except hf_errors.LocalEntryNotFoundError:
+                folder = Path(snapshot_download(repo, allow_patterns=HF_FILES + weights, local_files_only=True,
+                                                **common))
+            except hf_errors.LocalEntryNotFoundError:  # IncompleteSnapshotError included
                 continue
+            if any((folder / name).is_file() for name in WEIGHT_FILES):  # not a snapshot cut off before its weights
+                return folder
         raise NetworkError(f"{text}: {reason}, and it is not in the Hugging Face cache {cache}; {hint}")
 
     if _truthy("HF_HUB_OFFLINE") or _truthy(OFFLINE_ENV):
@@ -249,11 +252,11 @@ def _resolve_hf(repo: str, revision: str | None, text: str) -> Path:
             weights = SAFETENSORS if has_safetensors else TORCH_BIN + KERAS_HUB_WEIGHTS
             try:
                 folder = Path(snapshot_download(repo, allow_patterns=HF_FILES + weights, **common))
-            except hf_errors.LocalEntryNotFoundError as err:
-                raise NetworkError(f"{text}: downloading from {url} failed ({_one_line(err)}); set HF_HUB_OFFLINE=1 "
-                                   "to use cached files only") from None
-            except hf_errors.HfHubHTTPError as err:
-                raise NetworkError(f"{text}: downloading from {url} failed ({_one_line(err)})") from None
+            except Exception as err:  # noqa: BLE001 - httpx, the hub's HTTP errors, an interrupted transfer
+                # huggingface_hub writes blobs as *.incomplete and links them only when whole, so the cache
+                # never holds a partial file under its real name.
+                raise NetworkError(f"{text}: downloading from {url} failed ({_one_line(err)}); run again, or set "
+                                   "HF_HUB_OFFLINE=1 to use cached files only") from None
     if not any((folder / name).is_file() for name in WEIGHT_FILES):
         raise CheckpointError(
             f"{text}: {url} has no weights we read (model.safetensors, pytorch_model.bin or a keras-hub "
@@ -358,11 +361,15 @@ def _download(url: str, target: Path) -> str:
             expected = response.headers.get("Content-Length")
             server_md5 = _goog_md5(response.headers.get("x-goog-hash", ""))
             _note(f"downloading {url}" + (f" ({int(expected) / 1e6:.1f} MB)" if expected else ""))
+            total, shown = int(expected) if expected else 0, 0
             while chunk := response.read(CHUNK):
                 sha.update(chunk)
                 md5.update(chunk)
                 out.write(chunk)
                 received += len(chunk)
+                if total > 50e6 and received * 10 // total > shown:  # a line per 10% of a large zip
+                    shown = received * 10 // total
+                    _note(f"  {10 * shown}% of {url.rsplit('/', 1)[-1]} ({received / 1e6:.0f} MB)")
     except urllib.error.HTTPError as err:
         raise NetworkError(f"cannot download {url}: HTTP {err.code} {err.reason}") from None
     except http.client.IncompleteRead as err:

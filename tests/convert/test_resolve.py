@@ -112,6 +112,23 @@ def test_hf_pytorch_bin_when_there_is_no_safetensors(env, hf_repo, monkeypatch):
     assert not (path / "tf_model.h5").exists()
 
 
+def test_hf_cut_off_download_is_not_a_cache_entry(env, hf_repo, monkeypatch):
+    _, files = hf_repo
+    routes = hub_routes(REPO, files, COMMIT)
+    for path, route in routes.items():
+        if path.endswith("/model.safetensors"):
+            route.cut_after = len(route.body) // 3
+    with serve(routes, lifetime=120) as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        with pytest.raises(NetworkError, match=rf"^{REPO}: downloading from {server.url}/{REPO} failed .*run again"):
+            resolve_checkpoint(REPO)
+    snapshot = env / "hf" / "hub" / f"models--{REPO.replace('/', '--')}" / "snapshots" / COMMIT
+    assert not (snapshot / "model.safetensors").exists()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # what was fetched before the cut does not pass for a checkpoint
+    with pytest.raises(NetworkError, match="not in the Hugging Face cache"):
+        resolve_checkpoint(REPO)
+
+
 def test_hf_unknown_repository_and_revision(env, hf_repo, monkeypatch):
     _, files = hf_repo
     with serve(hub_routes(REPO, files, COMMIT), lifetime=60) as server:
