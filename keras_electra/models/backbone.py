@@ -2,6 +2,8 @@
 
 A functional Keras model (keras-hub style): inputs are a dict of `token_ids`,
 `segment_ids` and `padding_mask`, the output is the last hidden state [B, L, H].
+Why it is a `keras.Model` and not a `keras_hub.models.Backbone` (measured, decided):
+see the docstring of `keras_electra/convert/resolve.py`.
 """
 
 from __future__ import annotations
