@@ -75,6 +75,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from keras_electra.convert.catalog import GOOGLE_RELEASES_URL, KERAS_HUB_PRESETS, TF1_RELEASES
 from keras_electra.errors import CheckpointError, ChecksumError, NetworkError, UnknownCheckpointError
@@ -337,6 +338,8 @@ class _Pins:
 
     def get(self, filename: str, override: str | None) -> tuple[str | None, str]:
         if override:
+            if not re.fullmatch(r"[0-9a-fA-F]{64}", override):
+                raise CheckpointError(f"sha256 {override!r} is not 64 hexadecimal digits")
             return override.lower(), "the sha256 passed in"
         if RELEASE_SHA256.get(filename):
             return RELEASE_SHA256[filename], "RELEASE_SHA256 in keras_electra/convert/resolve.py"
@@ -470,8 +473,7 @@ def _resolve_release(name: str, sha256: str | None, cache_root: Path) -> Path:
     return _checkpoint_dir(target)
 
 
-
-def resolve_source(source):
+def resolve_source(source: Any) -> Any:
     """`resolve_checkpoint` for loader arguments: a str or path is resolved; None, an already read
     `Checkpoint` or anything else passes through unchanged."""
     if isinstance(source, str | os.PathLike):

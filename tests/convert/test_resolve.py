@@ -322,6 +322,8 @@ def test_unknown_name_is_one_line(env):
         resolve_checkpoint("")
     with pytest.raises(ElectraError, match="sha256= checks Google's TF1 zips .* only"):
         resolve_checkpoint(REPO, sha256="0" * 64)
+    with pytest.raises(ElectraError, match="is not 64 hexadecimal digits"):
+        resolve_checkpoint("electra_small", sha256="abc")
     with pytest.raises(UnknownCheckpointError) as info:
         resolve_checkpoint("electra_tiny")
     message = str(info.value)
