@@ -25,3 +25,7 @@ class CheckpointError(ElectraError):
 
 class TrainingError(ElectraError):
     """Training cannot go on (for example the loss became NaN)."""
+
+
+class ExportError(ElectraError):
+    """A model cannot be exported (or an export cannot be read) as asked."""

@@ -6,7 +6,11 @@ import json
 import random
 from pathlib import Path
 
-from keras_electra.export.common import FORMATS, QUANTIZATIONS, ExportError
+from keras_electra.errors import ExportError
+
+# Here rather than in export.common: building the parser must not import Keras or TensorFlow.
+FORMATS = ("saved_model", "tflite", "onnx")
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 
 
 def register(subparsers) -> None:

@@ -19,7 +19,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "finetune",
         help="fine-tune a discriminator on a task (the paper's recipe by default)",
-        description="Fine-tune ELECTRA with the paper's recipe: LR by model size, layer-wise LR decay, 10%% "
+        description="Fine-tune ELECTRA with the paper's recipe: LR by model size, layer-wise LR decay, 10% "
         "warm-up + linear decay, AdamW eps 1e-6 without weight decay, batch 32, best dev checkpoint.",
     )
     p.add_argument("--task", required=True, metavar="NAME", help=f"task name ({task_help})")
