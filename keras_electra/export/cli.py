@@ -109,7 +109,7 @@ def calibration_inputs(model_path: str | Path, data: str | None, limit: int, max
     from keras_electra.export.onnx import is_saved_model
     from keras_electra.export.predictor import encode_examples, encode_texts
     from keras_electra.export.saved_model import prepare_model, read_saved_model_info
-    from keras_electra.tasks.registry import get_task, read_split
+    from keras_electra.tasks.registry import TableSource, get_task, read_split
 
     if is_saved_model(Path(model_path)):
         info, vocabulary = read_saved_model_info(model_path)
@@ -119,6 +119,8 @@ def calibration_inputs(model_path: str | Path, data: str | None, limit: int, max
         _, preprocessor, info = prepare_model(model_path, pair, max_seq_len)
         origin = Path(model_path)
     sources = [Path(data)] if data else (training_files(origin) if origin else [])
+    # A table model reads its calibration data with its training columns.
+    table = TableSource.recorded(origin) if origin else None
     if not sources:
         raise ExportError(f"{model_path}: no training data recorded beside the model (task.json/results.json "
                           "data_files); pass --calibration-data PATH")
@@ -127,7 +129,7 @@ def calibration_inputs(model_path: str | Path, data: str | None, limit: int, max
         if not source.exists():
             raise ExportError(f"calibration data not found: {source}")
         try:
-            examples.extend(read_split(get_task(info.task or ""), source, "train")[0])
+            examples.extend(read_split(get_task(info.task or ""), source, "train", table)[0])
         except DataError:
             if source.is_dir():
                 raise

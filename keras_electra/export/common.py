@@ -21,7 +21,7 @@ from typing import Any
 
 import keras
 
-from keras_electra.errors import ElectraError, ExportError
+from keras_electra.errors import ExportError
 
 METADATA_NAME = "keras_electra"  # TFLite metadata entry / ONNX metadata key / SavedModel assets.extra file stem
 METADATA_FILE = "keras_electra.json"
@@ -191,16 +191,9 @@ def export_info(model: keras.Model, task_json: dict | None = None, pair: bool | 
 
 
 def _task_takes_pairs(task_json: dict) -> bool:
-    """Whether the fine-tuning task of `task.json` reads sentence pairs (MRPC, STS-B, QNLI...)."""
-    name = task_json.get("task")
-    if not name:
-        return False
-    try:
-        from keras_electra.data.readers.glue import glue_spec
+    from keras_electra.tasks.registry import takes_pairs
 
-        return glue_spec(name).text_b is not None
-    except ElectraError:
-        return len(task_json.get("text_columns") or ()) == 2
+    return takes_pairs(task_json)
 
 
 def rebuild_preprocessor(info: ExportInfo, vocabulary: Sequence[str]):

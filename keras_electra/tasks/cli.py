@@ -28,6 +28,7 @@ def register(subparsers) -> None:
     p.add_argument("--init", required=True, metavar="MODEL_DIR|random",
                    help="a pretrained model directory (pretrain/convert output), or 'random'")
     p.add_argument("--output", required=True, metavar="DIR", help="where the model, results and plots go")
+    p.add_argument("--overwrite", action="store_true", help="replace the model already in --output")
     size = p.add_argument_group("model")
     size.add_argument("--preset", choices=PRESET_CHOICES,
                       help="model size: the architecture for --init random (default small) and the LR defaults")
@@ -73,9 +74,12 @@ def register(subparsers) -> None:
     data.add_argument("--dev-split", metavar="NAME")
     data.add_argument("--test-split", metavar="NAME")
     data.add_argument("--evaluate-test", action="store_true", help="also score the test split at the end")
+    data.add_argument("--dev-fraction", type=float, default=0.1, metavar="X",
+                      help="when --data is one file (no dev split): hold out this fraction, drawn with --seed")
     data.add_argument("--text-columns", nargs="+", metavar="COL", help="table tasks: one or two text columns")
     data.add_argument("--label-column", metavar="COL", help="table tasks: the label column")
-    data.add_argument("--labels", nargs="+", metavar="LABEL", help="table tasks: the label set, in id order")
+    data.add_argument("--labels", nargs="+", metavar="LABEL",
+                      help="table tasks: the label set, in id order; NER: the tag set (default: from the data)")
     task = p.add_argument_group("task options")
     task.add_argument("--doc-stride", type=int, metavar="N", help="QA: window step in tokens (default 128; 0: off)")
     task.add_argument("--max-query-length", type=int, metavar="N", help="QA: question tokens kept (default 64)")
@@ -97,8 +101,8 @@ def register(subparsers) -> None:
     e.add_argument("--split", default="dev", help="dev (default), test, ...")
     e.add_argument("--max-examples", type=int, metavar="N")
     e.add_argument("--batch-size", type=int, default=32, metavar="N")
-    e.add_argument("--text-columns", nargs="+", metavar="COL")
-    e.add_argument("--label-column", metavar="COL")
+    e.add_argument("--text-columns", nargs="+", metavar="COL", help="table tasks (default: the training columns)")
+    e.add_argument("--label-column", metavar="COL", help="table tasks (default: the training column)")
     e.add_argument("--json", action="store_true", help="print the scores as JSON")
     e.set_defaults(func=_evaluate)
 
@@ -147,6 +151,7 @@ def _finetune(args) -> int:
         test_split=args.test_split, evaluate_test=args.evaluate_test, task_options=_task_options(args),
         text_columns=args.text_columns, label_column=args.label_column, labels=args.labels,
         verbose=2 if args.quiet else "auto", model_overrides=parse_overrides(args.config),
+        overwrite=args.overwrite, dev_fraction=args.dev_fraction,
     )
     results = finetune(config)
     metric = results["metric"]
@@ -165,7 +170,8 @@ def _evaluate(args) -> int:
 
     table = None
     if args.text_columns or args.label_column:
-        table = TableSource(tuple(args.text_columns or ("text",)), args.label_column or "label")
+        # What is not given here comes from the training run (task.json), then the defaults.
+        table = TableSource(tuple(args.text_columns or ()), args.label_column or "")
     result = evaluate(args.model, args.task, args.data, args.split, args.max_examples, args.batch_size, table=table)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True, default=str))

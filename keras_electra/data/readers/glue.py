@@ -88,9 +88,21 @@ GLUE_TASKS: dict[str, GlueSpec] = {
         dir_name="MNLI",
         files=(("dev", "dev_matched.tsv"), ("test", "test_matched.tsv")),
     ),
+    # The same training file; dev and test are the mismatched-genre sets.
+    "mnli-mm": GlueSpec(
+        "mnli-mm",
+        "sentence1",
+        "sentence2",
+        "gold_label",
+        ("contradiction", "entailment", "neutral"),
+        guid="index",
+        dir_name="MNLI",
+        files=(("dev", "dev_mismatched.tsv"), ("test", "test_mismatched.tsv")),
+    ),
 }
 
-_ALIASES = {"sst-2": "sst2", "sts-b": "stsb", "sst": "sst2", "sts": "stsb"}
+_ALIASES = {"sst-2": "sst2", "sts-b": "stsb", "sst": "sst2", "sts": "stsb", "mnli-m": "mnli",
+            "mnli_matched": "mnli", "mnli_mismatched": "mnli-mm"}
 
 
 def glue_spec(task: str | GlueSpec) -> GlueSpec:
