@@ -22,9 +22,15 @@ def register(subparsers) -> None:
         description="Fine-tune ELECTRA with the paper's recipe: LR by model size, layer-wise LR decay, 10% "
         "warm-up + linear decay, AdamW eps 1e-6 without weight decay, batch 32, best dev checkpoint.",
     )
-    p.add_argument("--task", required=True, metavar="NAME", help=f"task name ({task_help})")
-    p.add_argument("--data", required=True, metavar="PATH",
-                   help="the task's data directory (e.g. ../shared/data/glue/SST-2) or file")
+    p.add_argument("--task", metavar="NAME", help=f"task name ({task_help}); default with --tfds: from its name")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", metavar="PATH",
+                        help="the task's data directory (e.g. ../shared/data/glue/SST-2) or file")
+    source.add_argument("--tfds", metavar="NAME[/CONFIG]",
+                        help="a TensorFlow Datasets dataset instead of --data: glue/sst2, glue/mrpc, conll2003, "
+                        "squad... (tfds.load; downloads what is not in --tfds-data-dir)")
+    p.add_argument("--tfds-data-dir", metavar="DIR",
+                   help="TFDS data directory (default: TFDS's, ~/tensorflow_datasets)")
     p.add_argument("--init", required=True, metavar="MODEL_DIR|random",
                    help="a pretrained model directory (pretrain/convert output), or 'random'")
     p.add_argument("--output", required=True, metavar="DIR", help="where the model, results and plots go")
@@ -134,10 +140,19 @@ def _task_options(args) -> dict:
 
 def _finetune(args) -> int:
     from keras_electra.config import parse_overrides
+    from keras_electra.data import tfds_data
+    from keras_electra.errors import ElectraError
+
+    data = args.data
+    if args.tfds:
+        data = tfds_data.PREFIX + tfds_data.parse_name(args.tfds)
+    task = args.task or (tfds_data.task_for(args.tfds) if args.tfds else None)
+    if not task:
+        raise ElectraError("--task is required (it can be left out only with --tfds)")
     from keras_electra.tasks.finetune import FinetuneConfig, finetune
 
     config = FinetuneConfig(
-        task=args.task, data=args.data, init=args.init, output=args.output, preset=args.preset, vocab=args.vocab,
+        task=task, data=data, init=args.init, output=args.output, preset=args.preset, vocab=args.vocab,
         lower_case=not args.cased, epochs=args.epochs, batch_size=args.batch_size,
         eval_batch_size=args.eval_batch_size, learning_rate=args.learning_rate,
         layerwise_lr_decay=args.layerwise_lr_decay, legacy_layerwise_decay=args.legacy_layerwise_decay,
@@ -151,7 +166,7 @@ def _finetune(args) -> int:
         test_split=args.test_split, evaluate_test=args.evaluate_test, task_options=_task_options(args),
         text_columns=args.text_columns, label_column=args.label_column, labels=args.labels,
         verbose=2 if args.quiet else "auto", model_overrides=parse_overrides(args.config),
-        overwrite=args.overwrite, dev_fraction=args.dev_fraction,
+        overwrite=args.overwrite, dev_fraction=args.dev_fraction, tfds_data_dir=args.tfds_data_dir,
     )
     results = finetune(config)
     metric = results["metric"]

@@ -108,6 +108,7 @@ class FinetuneConfig:
     verbose: int | str = "auto"
     overwrite: bool = False  # replace a model already in `output`
     dev_fraction: float = 0.1  # held out of the training file when the data has no separate dev split
+    tfds_data_dir: str | None = None  # TensorFlow Datasets directory for data="tfds:NAME"
 
     def seed_list(self) -> list[int]:
         return list(self.seeds) if self.seeds else [self.seed]
@@ -205,7 +206,7 @@ def load_task_data(config: FinetuneConfig, spec: TaskSpec) -> TaskData:
                             labels=tuple(config.labels) if config.labels else None)
     elif config.labels:
         raise ElectraError(f"--labels: {spec.name} has a fixed label set; --labels applies to table and NER tasks")
-    train, train_files = read_split(spec, config.data, train_split, table)
+    train, train_files = read_split(spec, config.data, train_split, table, config.tfds_data_dir)
     dev_source = None
     if config.dev_split is None and _one_file(config.data, spec, train_split, dev_split):
         # A single file holds no dev split: never score on the training data, hold some out instead.
@@ -215,10 +216,10 @@ def load_task_data(config: FinetuneConfig, spec: TaskSpec) -> TaskData:
                       f"{train_files[0]} with seed {config.seed}")
         print(f"{config.data} has no separate dev split: {dev_source}")
     else:
-        dev, dev_files = read_split(spec, config.data, dev_split, table)
+        dev, dev_files = read_split(spec, config.data, dev_split, table, config.tfds_data_dir)
     test, test_files = (None, [])
     if config.evaluate_test and test_split:
-        test, test_files = read_split(spec, config.data, test_split, table)
+        test, test_files = read_split(spec, config.data, test_split, table, config.tfds_data_dir)
     if not train:
         raise DataError(f"{config.data}: the {train_split} split of {spec.name} has no examples")
     if not dev:
@@ -238,12 +239,16 @@ def load_task_data(config: FinetuneConfig, spec: TaskSpec) -> TaskData:
     if spec.kind == "choice" and spec.dataset == "choice":
         options["num_choices"] = max(len(e.choices) for e in train + dev + (test or []))
     # Absolute paths: `export --quantize int8` reads them from any working directory.
-    files = {"train": [str(Path(f).resolve()) for f in train_files],
-             "dev": [str(Path(f).resolve()) for f in dev_files]}
+    files = {"train": _absolute(train_files), "dev": _absolute(dev_files)}
     if test_files:
-        files["test"] = [str(Path(f).resolve()) for f in test_files]
+        files["test"] = _absolute(test_files)
     language = spec.language or detect_language(train)
     return TaskData(train, dev, test, files, labels, language, dev_source, options)
+
+
+def _absolute(files: list) -> list[str]:
+    """Files as absolute paths; TFDS sources (strings such as "tfds:glue/sst2[train]") as they are."""
+    return [str(Path(f).resolve()) if isinstance(f, Path) else str(f) for f in files]
 
 
 def _one_file(data: str, spec: TaskSpec, train_split: str, dev_split: str) -> bool:

@@ -153,12 +153,18 @@ class TableSource:
         return None
 
 
-def read_split(spec: TaskSpec, data: str | Path, split: str,
-               table: TableSource | None = None) -> tuple[list, list[Path]]:
+def read_split(spec: TaskSpec, data: str | Path, split: str, table: TableSource | None = None,
+               tfds_data_dir: str | None = None) -> tuple[list, list[Path]]:
     """(examples, files read) of one split of a task's data.
 
-    For NER tasks, `table.labels` (the user's --labels) replaces the dataset's fixed tag set.
+    `data` may be "tfds:NAME[/CONFIG]" (TensorFlow Datasets, in `tfds_data_dir` or TFDS's default);
+    the files read are then a description of the TFDS split. For NER tasks, `table.labels` (the
+    user's --labels) replaces the dataset's fixed tag set.
     """
+    from keras_electra.data import tfds_data
+
+    if tfds_data.is_tfds(data):
+        return tfds_data.read_tfds(spec, str(data), split, tfds_data_dir, table)
     path = Path(data)
     if not path.exists():
         raise DataError(f"--data {data}: no such file or directory")

@@ -22,8 +22,9 @@ from keras_electra.errors import DataError
 
 SCHEMES = ("auto", "IOB1", "IOB2", "IOBES")
 SEGMENT_DIGITS = ("auto", "strip", "keep")
-# A Weibo-NER word: one character (or a run of non-digits) followed by its one-digit segment position.
-_SEGMENTED_WORD = re.compile(r"(\D+|\d)(\d)")
+# A Weibo-NER word: a character (or a run of non-digits) followed by its segment position; a digit
+# character is a single digit followed by its position.
+_SEGMENTED_WORD = re.compile(r"(\D+|\d)(\d+)")
 CONLL2003_TYPES = ("PER", "ORG", "LOC", "MISC")
 CONLL2003_TAGS = ("O", *(f"{p}-{t}" for t in CONLL2003_TYPES for p in ("B", "I")))
 
