@@ -21,7 +21,8 @@ taken from the TFDS name with `TFDS_TASKS`):
 
 GLUE labels become this package's label strings: the class name where it is one ("entailment"),
 otherwise the GLUE class index ("0"/"1" for SST-2's negative/positive); -1 (unlabelled test) is None.
-Splits: train → "train", dev → "validation" (MNLI: validation_matched/_mismatched), test → "test";
+Splits: train → "train", dev → "validation" (MNLI: validation_matched/_mismatched; conll2003: TFDS's
+"dev"), test → "test";
 other split names pass through (`--dev-split validation[:50%]` works).
 """
 
@@ -57,7 +58,7 @@ GLUE_FEATURES = {
     "mnli": ("premise", "hypothesis"),
     "mnli-mm": ("premise", "hypothesis"),
 }
-DEV_SPLITS = {"mnli": "validation_matched", "mnli-mm": "validation_mismatched"}
+DEV_SPLITS = {"mnli": "validation_matched", "mnli-mm": "validation_mismatched", "conll2003": "dev"}
 TEST_SPLITS = {"mnli": "test_matched", "mnli-mm": "test_mismatched"}
 
 
