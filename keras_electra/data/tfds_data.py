@@ -28,6 +28,7 @@ other split names pass through (`--dev-split validation[:50%]` works).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,19 @@ def tfds_split(task: str, split: str) -> str:
     return split
 
 
+def describe(name: str, split: str, data_dir: str | None) -> str:
+    """How a TFDS split is recorded in results.json / task.json `data_files` (`parse_source` reads it back)."""
+    return f"{PREFIX}{name}[{split}]" + (f" in {data_dir}" if data_dir else "")
+
+
+def parse_source(text: str) -> tuple[str, str | None]:
+    """A recorded "tfds:NAME[SPLIT] in DIR" → (the "tfds:NAME" data argument, DIR or None)."""
+    match = re.fullmatch(r"(tfds:[^\[]+)\[[^\]]*\](?: in (.+))?", text)
+    if not match:
+        raise DataError(f"{text}: not a recorded TFDS source")
+    return match.group(1), match.group(2)
+
+
 def _load(name: str, split: str, data_dir: str | None):
     """(numpy iterator, DatasetInfo) of one TFDS split; every TFDS failure becomes one line."""
     import os
@@ -144,7 +158,7 @@ def read_tfds(spec, name: str, split: str, data_dir: str | None = None, table=No
     name = parse_name(name)
     tsplit = tfds_split(spec.name, split)
     rows, info = _load(name, tsplit, data_dir)
-    source = [f"{PREFIX}{name}[{tsplit}]" + (f" in {data_dir}" if data_dir else "")]
+    source = [describe(name, tsplit, data_dir)]
     examples: list[Any] = []
     if spec.kind in ("classification", "regression"):
         if spec.dataset is None:  # a table task: the columns are feature names

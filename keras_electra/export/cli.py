@@ -104,6 +104,7 @@ def calibration_inputs(model_path: str | Path, data: str | None, limit: int, max
     metadata names the model directory it came from, whose training files are used).
     data: the task's training data (file or directory) or a text file with one input per line.
     """
+    from keras_electra.data import tfds_data
     from keras_electra.errors import DataError
     from keras_electra.export.common import rebuild_preprocessor
     from keras_electra.export.onnx import is_saved_model
@@ -126,6 +127,10 @@ def calibration_inputs(model_path: str | Path, data: str | None, limit: int, max
                           "data_files); pass --calibration-data PATH")
     examples: list = []
     for source in sources:
+        if tfds_data.is_tfds(str(source)):  # trained with --tfds: read the same TFDS dataset
+            name, tfds_dir = tfds_data.parse_source(str(source))
+            examples.extend(read_split(get_task(info.task or ""), name, "train", table, tfds_dir)[0])
+            continue
         if not source.exists():
             raise ExportError(f"calibration data not found: {source}")
         try:

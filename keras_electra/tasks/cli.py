@@ -103,7 +103,8 @@ def register(subparsers) -> None:
                               description="Score a fine-tuned model directory on one split of a task's data.")
     e.add_argument("--model", required=True, metavar="DIR", help="a directory written by `finetune`")
     e.add_argument("--task", metavar="NAME", help="default: the task the model was trained on")
-    e.add_argument("--data", required=True, metavar="PATH")
+    e.add_argument("--data", required=True, metavar="PATH", help="a data directory or file, or tfds:NAME[/CONFIG]")
+    e.add_argument("--tfds-data-dir", metavar="DIR", help="TFDS data directory for --data tfds:NAME")
     e.add_argument("--split", default="dev", help="dev (default), test, ...")
     e.add_argument("--max-examples", type=int, metavar="N")
     e.add_argument("--batch-size", type=int, default=32, metavar="N")
@@ -187,7 +188,8 @@ def _evaluate(args) -> int:
     if args.text_columns or args.label_column:
         # What is not given here comes from the training run (task.json), then the defaults.
         table = TableSource(tuple(args.text_columns or ()), args.label_column or "")
-    result = evaluate(args.model, args.task, args.data, args.split, args.max_examples, args.batch_size, table=table)
+    result = evaluate(args.model, args.task, args.data, args.split, args.max_examples, args.batch_size, table=table,
+                      tfds_data_dir=args.tfds_data_dir)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True, default=str))
         return 0

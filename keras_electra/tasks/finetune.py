@@ -242,7 +242,8 @@ def load_task_data(config: FinetuneConfig, spec: TaskSpec) -> TaskData:
     files = {"train": _absolute(train_files), "dev": _absolute(dev_files)}
     if test_files:
         files["test"] = _absolute(test_files)
-    language = spec.language or detect_language(train)
+    # Generic tasks (and a fixed task given other tags with --labels) say what language the data is in.
+    language = detect_language(train) if spec.language is None or config.labels else spec.language
     return TaskData(train, dev, test, files, labels, language, dev_source, options)
 
 
@@ -652,8 +653,8 @@ def load_task(model_dir: str | Path) -> tuple[ElectraTask, dict[str, Any]]:
 
 def evaluate(model_dir: str | Path, task: str | None, data: str, split: str = "dev",
              max_examples: int | None = None, batch_size: int = 32, seed: int = 0,
-             table: TableSource | None = None) -> dict[str, Any]:
-    """Scores of a fine-tuned model on one split of a task's data."""
+             table: TableSource | None = None, tfds_data_dir: str | None = None) -> dict[str, Any]:
+    """Scores of a fine-tuned model on one split of a task's data (`data` may be "tfds:NAME")."""
     model, info = load_task(model_dir)
     spec = get_task(task or info.get("task", ""))
     if spec.dataset is None:  # the training columns, unless the user gives others
@@ -661,7 +662,7 @@ def evaluate(model_dir: str | Path, task: str | None, data: str, split: str = "d
         table = recorded if table is None else dataclasses.replace(
             table, text_columns=table.text_columns or recorded.text_columns,
             label_column=table.label_column or recorded.label_column)
-    examples, files = read_split(spec, data, split, table)
+    examples, files = read_split(spec, data, split, table, tfds_data_dir)
     if not examples:
         raise DataError(f"{data}: the {split} split of {spec.name} has no examples")
     examples = subsample(examples, max_examples, seed)

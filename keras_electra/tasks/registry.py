@@ -106,9 +106,9 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec("multiple-choice", "choice", "choice", "accuracy", seq_length=256, language=None,
                  description="multiple choice from JSONL/CSV/TSV: question, choices (choice0.. columns), optional "
                              "context, label"),
-        TaskSpec("table", None, "classification", "accuracy",
+        TaskSpec("table", None, "classification", "accuracy", language=None,
                  description="a CSV/TSV/JSONL file with named text and label columns (--text-columns, --label-column)"),
-        TaskSpec("table-regression", None, "regression", "spearman", epochs=10,
+        TaskSpec("table-regression", None, "regression", "spearman", epochs=10, language=None,
                  description="a CSV/TSV/JSONL file with a numeric label column"),
     )
 }

@@ -134,13 +134,22 @@ def test_names_and_what_does_not_map():
         task_for("imdb_reviews")
 
 
-def test_finetune_with_tfds_from_the_cli(tfds_dir, tmp_path):
+def test_finetune_evaluate_and_calibrate_with_tfds_from_the_cli(tfds_dir, tmp_path, capsys):
+    from keras_electra.export.cli import calibration_inputs
+
     output = tmp_path / "sst2"
     assert main(["finetune", "--tfds", "glue/sst2", "--tfds-data-dir", str(tfds_dir), "--output", str(output),
                  *TINY]) == 0
     results = json.loads((output / "results.json").read_text())
     assert results["task"] == "sst2" and results["num_examples"] == {"train": 200, "dev": 64}
     assert results["data_files"]["train"] == [f"tfds:glue/sst2[train] in {tfds_dir}"]
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(output), "--data", "tfds:glue/sst2", "--tfds-data-dir", str(tfds_dir),
+                 "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)["scores"]
+    assert scores["accuracy"] == pytest.approx(results["dev"]["accuracy"])
+    # int8 calibration reads the recorded TFDS training split.
+    assert calibration_inputs(output, None, 8)["token_ids"].shape == (8, 32)
 
 
 def test_a_missing_tfds_dataset_is_one_line(tmp_path, capsys):
