@@ -207,16 +207,14 @@ def load_task_data(config: FinetuneConfig, spec: TaskSpec) -> TaskData:
     elif config.labels:
         raise ElectraError(f"--labels: {spec.name} has a fixed label set; --labels applies to table and NER tasks")
     train, train_files = read_split(spec, config.data, train_split, table, config.tfds_data_dir)
+    dev, dev_files = read_split(spec, config.data, dev_split, table, config.tfds_data_dir)
     dev_source = None
-    if config.dev_split is None and _one_file(config.data, spec, train_split, dev_split):
-        # A single file holds no dev split: never score on the training data, hold some out instead.
+    if config.dev_split is None and _same_data(train, train_files, dev, dev_files):
+        # One file holds no dev split (--data FILE): never score on the training data, hold some out instead.
         train, dev = hold_out(train, config.dev_fraction, config.seed)
-        dev_files = train_files
         dev_source = (f"held out {len(dev)} of {len(train) + len(dev)} examples ({config.dev_fraction:g}) of "
                       f"{train_files[0]} with seed {config.seed}")
         print(f"{config.data} has no separate dev split: {dev_source}")
-    else:
-        dev, dev_files = read_split(spec, config.data, dev_split, table, config.tfds_data_dir)
     test, test_files = (None, [])
     if config.evaluate_test and test_split:
         test, test_files = read_split(spec, config.data, test_split, table, config.tfds_data_dir)
@@ -252,19 +250,12 @@ def _absolute(files: list) -> list[str]:
     return [str(Path(f).resolve()) if isinstance(f, Path) else str(f) for f in files]
 
 
-def _one_file(data: str, spec: TaskSpec, train_split: str, dev_split: str) -> bool:
-    """Whether train and dev would be read from the same file (`--data FILE`)."""
-    if Path(data).is_file():
-        return True
-    if spec.dataset is None:
+def _same_data(train: list, train_files: list, dev: list, dev_files: list) -> bool:
+    """Whether dev is the training data itself: the same files and the same examples (ids aside: GLUE
+    prefixes them with the split). XQuAD's train and dev, two parts of one file, are not."""
+    if train_files != dev_files or len(train) != len(dev):
         return False
-    from keras_electra.data import readers
-
-    try:
-        return readers.dataset_files(spec.dataset, data, train_split) == readers.dataset_files(
-            spec.dataset, data, dev_split)
-    except DataError:
-        return False
+    return all(dataclasses.astuple(a)[1:] == dataclasses.astuple(b)[1:] for a, b in zip(train, dev))
 
 
 # --------------------------------------------------------------------- callbacks

@@ -72,6 +72,13 @@ def test_bug02_one_file_holds_out_a_seeded_dev_split(mrpc_table):
     assert (len(train), len(dev)) == (3301, 367) and not train & dev
     again = load_task_data(config, get_task("table"))
     assert [e.guid for e in again.dev] == [e.guid for e in data.dev]  # the same seed, the same split
+    # A GLUE training file given alone is held out too; XQuAD's own by-article split of one file is kept.
+    sst2 = load_task_data(FinetuneConfig(task="sst2", data=str(GLUE / "SST-2" / "train.tsv"), init="random",
+                                         output="-"), get_task("sst2"))
+    assert sst2.dev_source and len(sst2.dev) == 6735 and not {e.guid for e in sst2.dev} & {e.guid for e in sst2.train}
+    xquad = load_task_data(FinetuneConfig(task="xquad", data=str(SHARED_DATA / "xquad"), init="random", output="-"),
+                           get_task("xquad"))
+    assert xquad.dev_source is None and (len(xquad.train), len(xquad.dev)) == (885, 305)
 
 
 # --------------------------------------------------- bug 3: int8 calibration from any working directory
