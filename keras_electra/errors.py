@@ -37,3 +37,7 @@ class NetworkError(ElectraError):
 
 class ChecksumError(CheckpointError):
     """A download's sha256 differs from its pin; the message names both hashes."""
+
+
+class ExportError(ElectraError):
+    """A model cannot be exported (or an export cannot be read) as asked."""

@@ -35,7 +35,7 @@ run() {  # run LANGUAGE TASK DATA [options...]
     local dir=$out/$task-$start
     if [[ -f $dir/results.json ]]; then echo "skip $task ($dir/results.json exists)"; return; fi
     # shellcheck disable=SC2046
-    $cli finetune --task "$task" --data "$path" $(init "$language") --output "$dir" --seed 0 --quiet "$@"
+    $cli finetune --task "$task" --data "$path" $(init "$language") --output "$dir" --overwrite --seed 0 --quiet "$@"  # only unfinished runs get here
 }
 
 for language in $languages; do

@@ -6,7 +6,11 @@ import json
 import random
 from pathlib import Path
 
-from keras_electra.export.common import FORMATS, QUANTIZATIONS, ExportError
+from keras_electra.errors import ExportError
+
+# Here rather than in export.common: building the parser must not import Keras or TensorFlow.
+FORMATS = ("saved_model", "tflite", "onnx")
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 
 
 def register(subparsers) -> None:
@@ -100,12 +104,13 @@ def calibration_inputs(model_path: str | Path, data: str | None, limit: int, max
     metadata names the model directory it came from, whose training files are used).
     data: the task's training data (file or directory) or a text file with one input per line.
     """
+    from keras_electra.data import tfds_data
     from keras_electra.errors import DataError
     from keras_electra.export.common import rebuild_preprocessor
     from keras_electra.export.onnx import is_saved_model
     from keras_electra.export.predictor import encode_examples, encode_texts
     from keras_electra.export.saved_model import prepare_model, read_saved_model_info
-    from keras_electra.tasks.registry import get_task, read_split
+    from keras_electra.tasks.registry import TableSource, get_task, read_split
 
     if is_saved_model(Path(model_path)):
         info, vocabulary = read_saved_model_info(model_path)
@@ -115,15 +120,21 @@ def calibration_inputs(model_path: str | Path, data: str | None, limit: int, max
         _, preprocessor, info = prepare_model(model_path, pair, max_seq_len)
         origin = Path(model_path)
     sources = [Path(data)] if data else (training_files(origin) if origin else [])
+    # A table model reads its calibration data with its training columns.
+    table = TableSource.recorded(origin) if origin else None
     if not sources:
         raise ExportError(f"{model_path}: no training data recorded beside the model (task.json/results.json "
                           "data_files); pass --calibration-data PATH")
     examples: list = []
     for source in sources:
+        if tfds_data.is_tfds(str(source)):  # trained with --tfds: read the same TFDS dataset
+            name, tfds_dir = tfds_data.parse_source(str(source))
+            examples.extend(read_split(get_task(info.task or ""), name, "train", table, tfds_dir)[0])
+            continue
         if not source.exists():
             raise ExportError(f"calibration data not found: {source}")
         try:
-            examples.extend(read_split(get_task(info.task or ""), source, "train")[0])
+            examples.extend(read_split(get_task(info.task or ""), source, "train", table)[0])
         except DataError:
             if source.is_dir():
                 raise

@@ -21,7 +21,7 @@ from typing import Any
 
 import keras
 
-from keras_electra.errors import ElectraError
+from keras_electra.errors import ExportError
 
 METADATA_NAME = "keras_electra"  # TFLite metadata entry / ONNX metadata key / SavedModel assets.extra file stem
 METADATA_FILE = "keras_electra.json"
@@ -31,8 +31,8 @@ FORMAT_VERSION = 1
 MODEL_KEYS = ("token_ids", "segment_ids", "padding_mask")
 SERVING_SIGNATURE = "serving_default"
 IDS_SIGNATURE = "token_ids"
-FORMATS = ("saved_model", "tflite", "onnx")
-QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+# FORMATS and QUANTIZATIONS live in the CLI module, which must not import Keras (`--help` stays fast).
+from keras_electra.export.cli import FORMATS, QUANTIZATIONS  # noqa: E402,F401
 
 # The raw inputs of `serving_default` per task type, in call order.
 TEXT_INPUTS = {
@@ -45,10 +45,6 @@ TEXT_INPUTS = {
     "question_answering": ("question", "context"),
     "multiple_choice": ("context", "question", "choices"),
 }
-
-
-class ExportError(ElectraError):
-    """A model cannot be exported (or an export cannot be read) as asked."""
 
 
 @dataclasses.dataclass
@@ -195,16 +191,9 @@ def export_info(model: keras.Model, task_json: dict | None = None, pair: bool | 
 
 
 def _task_takes_pairs(task_json: dict) -> bool:
-    """Whether the fine-tuning task of `task.json` reads sentence pairs (MRPC, STS-B, QNLI...)."""
-    name = task_json.get("task")
-    if not name:
-        return False
-    try:
-        from keras_electra.data.readers.glue import glue_spec
+    from keras_electra.tasks.registry import takes_pairs
 
-        return glue_spec(name).text_b is not None
-    except ElectraError:
-        return len(task_json.get("text_columns") or ()) == 2
+    return takes_pairs(task_json)
 
 
 def rebuild_preprocessor(info: ExportInfo, vocabulary: Sequence[str]):

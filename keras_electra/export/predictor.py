@@ -314,6 +314,7 @@ class Predictor:
             qa_results,
             split_pair,
         )
+        from keras_electra.tasks.registry import check_pair_inputs
         from keras_electra.tasks.runner import softmax
 
         info = self.info
@@ -349,11 +350,9 @@ class Predictor:
             return _labelled(texts, softmax(self.logits(x, batch_size)), info.labels)
         # classification / regression
         pairs = [split_pair(t) for t in texts]
-        is_pair = any(b is not None for _, b in pairs)
+        check_pair_inputs(pairs, info.pair)  # every format refuses what the model was not trained on
+        is_pair = info.pair
         if self.backend.takes_text:
-            if is_pair != info.pair:
-                raise DataError("this TFLite model takes " + ("sentence pairs ('a<TAB>b')" if info.pair
-                                                              else "single sentences"))
             feed = {"text_a": [a for a, _ in pairs], "text_b": [b or "" for _, b in pairs]} if info.pair \
                 else {"text": texts}
             logits = self.backend.text_logits(feed, batch_size)

@@ -30,7 +30,10 @@ def register(subparsers) -> None:
         "from the latest checkpoint in --output.",
     )
     pre.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
-    pre.add_argument("--corpus", nargs="+", required=True, help="text files, directories or TFRecord shards")
+    pre.add_argument("--corpus", nargs="+", required=True,
+                     help="text files, directories, TFRecord shards, or tfds:NAME[@SPLIT] (a TensorFlow Datasets "
+                     "text dataset, e.g. tfds:wikipedia/20230601.en; default split train)")
+    pre.add_argument("--tfds-data-dir", metavar="DIR", help="TFDS data directory for tfds: corpora")
     pre.add_argument("--vocab", help="vocab.txt (required unless --init or resuming provides one)")
     pre.add_argument("--cased", action="store_true", help="do not lower-case (cased vocabularies)")
     pre.add_argument("--output", required=True, help="output directory (checkpoints, logs, final models)")
@@ -87,7 +90,7 @@ def _pretrain(args: argparse.Namespace) -> int:
         seed=args.seed, log_every=args.log_every, checkpoint_every=args.checkpoint_every,
         eval_batches=args.eval_batches, strategy=args.strategy, init=args.init,
         init_generator=args.init_generator, two_stage_from=args.two_stage_from,
-        model_overrides=parse_overrides(args.config),
+        model_overrides=parse_overrides(args.config), tfds_data_dir=args.tfds_data_dir,
     )
     result = run_pretraining(options, args.output)
     print(json.dumps({"before": result["before"], "after": result["after"]}, indent=2))

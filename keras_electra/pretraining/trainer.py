@@ -65,6 +65,7 @@ class PretrainingOptions:
     # (an `objective="mlm"` run) becomes the frozen generator and the discriminator's start.
     two_stage_from: str | None = None
     model_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+    tfds_data_dir: str | None = None  # TensorFlow Datasets directory for `tfds:NAME` sources
 
     def resolved(self) -> PretrainingOptions:
         """Fill unset values from the preset's pretraining recipe."""
@@ -293,6 +294,7 @@ def save_pretrained_models(pretrainer: ElectraPretrainer, tokenizer: ElectraToke
 
 def run_pretraining(options: PretrainingOptions, output_dir: str | Path, verbose: int = 1) -> dict[str, Any]:
     """Pretrain (or resume) into `output_dir`; return the final metrics."""
+    from keras_electra.data import tfds_data
     from keras_electra.data.pretraining_data import pretraining_dataset
 
     options = options.resolved()
@@ -303,6 +305,11 @@ def run_pretraining(options: PretrainingOptions, output_dir: str | Path, verbose
     _check_resume_compatible(output_dir, options)
     if not options.sources:
         raise ElectraError("no corpus given (--corpus FILES_OR_DIR or TFRecord shards)")
+    sources, corpus_format = list(options.sources), options.corpus_format
+    if any(tfds_data.is_tfds(s) for s in sources):
+        # TFDS text datasets become corpus files in the official layout (a blank line ends a document).
+        sources = tfds_data.resolve_corpus_sources(sources, output_dir / "tfds_corpus", options.tfds_data_dir)
+        corpus_format = "sentences" if corpus_format == "auto" else corpus_format
     if options.mixed_precision not in (None, "mixed_bfloat16", "mixed_float16"):
         raise ElectraError(f"unknown --mixed-precision {options.mixed_precision!r}")
     keras.utils.set_random_seed(options.seed)
@@ -347,8 +354,8 @@ def run_pretraining(options: PretrainingOptions, output_dir: str | Path, verbose
 
     def make_dataset(seed: int, repeat: bool = True) -> tf.data.Dataset:
         return pretraining_dataset(
-            list(options.sources), tokenizer, seq_length=options.seq_length, batch_size=options.batch_size,
-            seed=seed, corpus_format=options.corpus_format, sentence_objective=options.sentence_objective,
+            sources, tokenizer, seq_length=options.seq_length, batch_size=options.batch_size,
+            seed=seed, corpus_format=corpus_format, sentence_objective=options.sentence_objective,
             repeat=repeat,
         )
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -304,6 +305,19 @@ class ElectraTask(keras.Model):
         preprocessor = cls.preprocessor_cls(tokenizer, seq_length=seq_length, **(preprocessor_kwargs or {}))
         return cls(backbone, preprocessor=preprocessor, **kwargs)
 
+    # ------------------------------------------------------------ raw text in
+    def predict(self, x, *args, **kwargs):
+        """Logits, like `keras.Model.predict`; raw strings go through the attached preprocessor first
+        (keras-hub style): `task.predict(["a text"])`, a pair as `(["a"], ["b"])`, QA as
+        `(questions, contexts)` (one row per window), multiple choice as `(contexts, questions, choices)`."""
+        if _is_raw_text(x):
+            if self.preprocessor is None:
+                raise CheckpointError(f"this {type(self).__name__} has no preprocessor; pass token_ids, "
+                                      "segment_ids and padding_mask")
+            x = self.preprocessor(_text_tensors(x))
+            x = {k: x[k] for k in MODEL_KEYS}
+        return super().predict(x, *args, **kwargs)
+
     # ------------------------------------------------------------ FGM train step
     def train_step(self, data):
         if not self.adversarial_epsilon:
@@ -342,6 +356,31 @@ class ElectraTask(keras.Model):
         self.optimizer.apply_gradients(zip(total, variables))
         self._loss_tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+
+def _is_raw_text(x) -> bool:
+    """Strings (a str, a list/array/tensor of them, or a tuple of such segments) rather than model inputs."""
+    if isinstance(x, str | bytes):
+        return True
+    if isinstance(x, tf.Tensor | tf.RaggedTensor):
+        return x.dtype == tf.string
+    if isinstance(x, np.ndarray):
+        return x.dtype.kind in "US" or (x.dtype == object and x.size > 0 and isinstance(x.flat[0], str | bytes))
+    if isinstance(x, list | tuple) and x:
+        return all(_is_raw_text(item) for item in x)
+    return False
+
+
+def _text_tensors(x):
+    """Raw text → what the preprocessors take: a string tensor [B], or a tuple of segments. A single
+    example (a str, or a tuple with a str segment) becomes a batch of one."""
+    if isinstance(x, tuple):
+        if any(isinstance(seg, str | bytes) for seg in x):
+            x = tuple([seg] for seg in x)
+        return tuple(tf.constant(seg, tf.string) if not isinstance(seg, tf.Tensor) else seg for seg in x)
+    if isinstance(x, str | bytes):
+        x = [x]
+    return x if isinstance(x, tf.Tensor | tf.RaggedTensor) else tf.constant(x, tf.string)
 
 
 def cls_hidden(hidden):

@@ -138,7 +138,7 @@ class ClassificationRunner(TaskRunner):
     def score(self, task, examples, predictions, model):
         y = self.label_ids(examples, model, "evaluation data")
         preds = predictions["scores"].argmax(-1)
-        if task in task_metrics._GLUE_LABELS:
+        if task_metrics._GLUE_ALIASES.get(task, task) in task_metrics._GLUE_LABELS:  # mnli-mm too
             return task_metrics.glue_metrics(task, [model.label_names[i] for i in preds],
                                              [model.label_names[i] for i in y])
         out = {"accuracy": task_metrics.accuracy(preds, y)}

@@ -19,15 +19,22 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "finetune",
         help="fine-tune a discriminator on a task (the paper's recipe by default)",
-        description="Fine-tune ELECTRA with the paper's recipe: LR by model size, layer-wise LR decay, 10%% "
+        description="Fine-tune ELECTRA with the paper's recipe: LR by model size, layer-wise LR decay, 10% "
         "warm-up + linear decay, AdamW eps 1e-6 without weight decay, batch 32, best dev checkpoint.",
     )
-    p.add_argument("--task", required=True, metavar="NAME", help=f"task name ({task_help})")
-    p.add_argument("--data", required=True, metavar="PATH",
-                   help="the task's data directory (e.g. ../shared/data/glue/SST-2) or file")
+    p.add_argument("--task", metavar="NAME", help=f"task name ({task_help}); default with --tfds: from its name")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", metavar="PATH",
+                        help="the task's data directory (e.g. ../shared/data/glue/SST-2) or file")
+    source.add_argument("--tfds", metavar="NAME[/CONFIG]",
+                        help="a TensorFlow Datasets dataset instead of --data: glue/sst2, glue/mrpc, conll2003, "
+                        "squad... (tfds.load; downloads what is not in --tfds-data-dir)")
+    p.add_argument("--tfds-data-dir", metavar="DIR",
+                   help="TFDS data directory (default: TFDS's, ~/tensorflow_datasets)")
     p.add_argument("--init", required=True, metavar="MODEL_DIR|random",
                    help="a pretrained model directory (pretrain/convert output), or 'random'")
     p.add_argument("--output", required=True, metavar="DIR", help="where the model, results and plots go")
+    p.add_argument("--overwrite", action="store_true", help="replace the model already in --output")
     size = p.add_argument_group("model")
     size.add_argument("--preset", choices=PRESET_CHOICES,
                       help="model size: the architecture for --init random (default small) and the LR defaults")
@@ -73,9 +80,12 @@ def register(subparsers) -> None:
     data.add_argument("--dev-split", metavar="NAME")
     data.add_argument("--test-split", metavar="NAME")
     data.add_argument("--evaluate-test", action="store_true", help="also score the test split at the end")
+    data.add_argument("--dev-fraction", type=float, default=0.1, metavar="X",
+                      help="when --data is one file (no dev split): hold out this fraction, drawn with --seed")
     data.add_argument("--text-columns", nargs="+", metavar="COL", help="table tasks: one or two text columns")
     data.add_argument("--label-column", metavar="COL", help="table tasks: the label column")
-    data.add_argument("--labels", nargs="+", metavar="LABEL", help="table tasks: the label set, in id order")
+    data.add_argument("--labels", nargs="+", metavar="LABEL",
+                      help="table tasks: the label set, in id order; NER: the tag set (default: from the data)")
     task = p.add_argument_group("task options")
     task.add_argument("--doc-stride", type=int, metavar="N", help="QA: window step in tokens (default 128; 0: off)")
     task.add_argument("--max-query-length", type=int, metavar="N", help="QA: question tokens kept (default 64)")
@@ -93,12 +103,13 @@ def register(subparsers) -> None:
                               description="Score a fine-tuned model directory on one split of a task's data.")
     e.add_argument("--model", required=True, metavar="DIR", help="a directory written by `finetune`")
     e.add_argument("--task", metavar="NAME", help="default: the task the model was trained on")
-    e.add_argument("--data", required=True, metavar="PATH")
+    e.add_argument("--data", required=True, metavar="PATH", help="a data directory or file, or tfds:NAME[/CONFIG]")
+    e.add_argument("--tfds-data-dir", metavar="DIR", help="TFDS data directory for --data tfds:NAME")
     e.add_argument("--split", default="dev", help="dev (default), test, ...")
     e.add_argument("--max-examples", type=int, metavar="N")
     e.add_argument("--batch-size", type=int, default=32, metavar="N")
-    e.add_argument("--text-columns", nargs="+", metavar="COL")
-    e.add_argument("--label-column", metavar="COL")
+    e.add_argument("--text-columns", nargs="+", metavar="COL", help="table tasks (default: the training columns)")
+    e.add_argument("--label-column", metavar="COL", help="table tasks (default: the training column)")
     e.add_argument("--json", action="store_true", help="print the scores as JSON")
     e.set_defaults(func=_evaluate)
 
@@ -130,10 +141,19 @@ def _task_options(args) -> dict:
 
 def _finetune(args) -> int:
     from keras_electra.config import parse_overrides
+    from keras_electra.data import tfds_data
+    from keras_electra.errors import ElectraError
+
+    data = args.data
+    if args.tfds:
+        data = tfds_data.PREFIX + tfds_data.parse_name(args.tfds)
+    task = args.task or (tfds_data.task_for(args.tfds) if args.tfds else None)
+    if not task:
+        raise ElectraError("--task is required (it can be left out only with --tfds)")
     from keras_electra.tasks.finetune import FinetuneConfig, finetune
 
     config = FinetuneConfig(
-        task=args.task, data=args.data, init=args.init, output=args.output, preset=args.preset, vocab=args.vocab,
+        task=task, data=data, init=args.init, output=args.output, preset=args.preset, vocab=args.vocab,
         lower_case=not args.cased, epochs=args.epochs, batch_size=args.batch_size,
         eval_batch_size=args.eval_batch_size, learning_rate=args.learning_rate,
         layerwise_lr_decay=args.layerwise_lr_decay, legacy_layerwise_decay=args.legacy_layerwise_decay,
@@ -147,6 +167,7 @@ def _finetune(args) -> int:
         test_split=args.test_split, evaluate_test=args.evaluate_test, task_options=_task_options(args),
         text_columns=args.text_columns, label_column=args.label_column, labels=args.labels,
         verbose=2 if args.quiet else "auto", model_overrides=parse_overrides(args.config),
+        overwrite=args.overwrite, dev_fraction=args.dev_fraction, tfds_data_dir=args.tfds_data_dir,
     )
     results = finetune(config)
     metric = results["metric"]
@@ -165,8 +186,10 @@ def _evaluate(args) -> int:
 
     table = None
     if args.text_columns or args.label_column:
-        table = TableSource(tuple(args.text_columns or ("text",)), args.label_column or "label")
-    result = evaluate(args.model, args.task, args.data, args.split, args.max_examples, args.batch_size, table=table)
+        # What is not given here comes from the training run (task.json), then the defaults.
+        table = TableSource(tuple(args.text_columns or ()), args.label_column or "")
+    result = evaluate(args.model, args.task, args.data, args.split, args.max_examples, args.batch_size, table=table,
+                      tfds_data_dir=args.tfds_data_dir)
     if args.json:
         print(json.dumps(result, indent=2, sort_keys=True, default=str))
         return 0

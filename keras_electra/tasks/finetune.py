@@ -12,7 +12,8 @@
 
 Outputs (`output` directory): `model.keras` + `vocab.txt` + `tokenizer.json` + `task.json`
 (the best model), `results.json` (metrics, full config, data files), `training_curves.png`
-and TensorBoard logs under `logs/`.
+and TensorBoard logs under `logs/`. An existing output is replaced only with `overwrite=True`;
+a failed run removes the output directory it created.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import math
 import os
 import random
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,7 +40,16 @@ from keras_electra.models.backbone import ElectraBackbone
 from keras_electra.pretraining.optimization import create_optimizer, layerwise_lr_multipliers
 from keras_electra.tasks.base import MODEL_FILE, ElectraTask, load_pretrained_backbone, random_backbone
 from keras_electra.tasks.peft import apply_peft, has_lora, merge_lora, trainable_summary
-from keras_electra.tasks.registry import TableSource, TaskSpec, get_task, read_split, runners, table_labels
+from keras_electra.tasks.registry import (
+    TableSource,
+    TaskSpec,
+    detect_language,
+    get_task,
+    read_split,
+    runners,
+    table_labels,
+    token_labels,
+)
 from keras_electra.utils.devices import resolve_jit_compile
 from keras_electra.utils.io import atomic_file, write_json
 
@@ -96,6 +107,9 @@ class FinetuneConfig:
     labels: list[str] | None = None
     model_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)  # ElectraConfig fields, random init
     verbose: int | str = "auto"
+    overwrite: bool = False  # replace a model already in `output`
+    dev_fraction: float = 0.1  # held out of the training file when the data has no separate dev split
+    tfds_data_dir: str | None = None  # TensorFlow Datasets directory for data="tfds:NAME"
 
     def seed_list(self) -> list[int]:
         return list(self.seeds) if self.seeds else [self.seed]
@@ -166,6 +180,20 @@ class TaskData:
     test: list | None
     files: dict[str, list[str]]
     labels: list[str] | None
+    language: str = "en"
+    dev_source: str | None = None  # how dev was made when it is not a file of its own
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)  # task options the data implies
+
+
+def hold_out(examples: list, fraction: float, seed: int) -> tuple[list, list]:
+    """(train, dev): a seeded `fraction` of `examples` held out as dev, both in their original order."""
+    if not 0.0 < fraction < 1.0:
+        raise DataError(f"--dev-fraction {fraction} must be between 0 and 1")
+    n_dev = max(1, round(len(examples) * fraction))
+    if n_dev >= len(examples):
+        raise DataError(f"cannot hold out a dev split from {len(examples)} example(s); give a separate dev file")
+    dev = set(random.Random(seed).sample(range(len(examples)), n_dev))
+    return [e for i, e in enumerate(examples) if i not in dev], [e for i, e in enumerate(examples) if i in dev]
 
 
 def load_task_data(config: FinetuneConfig, spec: TaskSpec) -> TaskData:
@@ -174,14 +202,23 @@ def load_task_data(config: FinetuneConfig, spec: TaskSpec) -> TaskData:
     dev_split = config.dev_split or dev_split
     test_split = config.test_split or test_split
     table = None
-    if spec.dataset is None:
+    if spec.dataset is None or (spec.kind == "token" and config.labels):
         table = TableSource(tuple(config.text_columns or ("text",)), config.label_column or "label",
                             labels=tuple(config.labels) if config.labels else None)
-    train, train_files = read_split(spec, config.data, train_split, table)
-    dev, dev_files = read_split(spec, config.data, dev_split, table)
+    elif config.labels:
+        raise ElectraError(f"--labels: {spec.name} has a fixed label set; --labels applies to table and NER tasks")
+    train, train_files = read_split(spec, config.data, train_split, table, config.tfds_data_dir)
+    dev, dev_files = read_split(spec, config.data, dev_split, table, config.tfds_data_dir)
+    dev_source = None
+    if config.dev_split is None and _same_data(train, train_files, dev, dev_files):
+        # One file holds no dev split (--data FILE): never score on the training data, hold some out instead.
+        train, dev = hold_out(train, config.dev_fraction, config.seed)
+        dev_source = (f"held out {len(dev)} of {len(train) + len(dev)} examples ({config.dev_fraction:g}) of "
+                      f"{train_files[0]} with seed {config.seed}")
+        print(f"{config.data} has no separate dev split: {dev_source}")
     test, test_files = (None, [])
     if config.evaluate_test and test_split:
-        test, test_files = read_split(spec, config.data, test_split, table)
+        test, test_files = read_split(spec, config.data, test_split, table, config.tfds_data_dir)
     if not train:
         raise DataError(f"{config.data}: the {train_split} split of {spec.name} has no examples")
     if not dev:
@@ -195,10 +232,31 @@ def load_task_data(config: FinetuneConfig, spec: TaskSpec) -> TaskData:
     labels = spec.labels
     if spec.dataset is None and spec.kind == "classification":
         labels = table_labels(train, table)
-    files = {"train": [str(f) for f in train_files], "dev": [str(f) for f in dev_files]}
+    elif spec.kind == "token" and (config.labels or labels is None):
+        labels = token_labels(train + dev, config.labels)  # dev too: a tag seen only in dev must still score
+    options: dict[str, Any] = {}
+    if spec.kind == "choice" and spec.dataset == "choice":
+        options["num_choices"] = max(len(e.choices) for e in train + dev + (test or []))
+    # Absolute paths: `export --quantize int8` reads them from any working directory.
+    files = {"train": _absolute(train_files), "dev": _absolute(dev_files)}
     if test_files:
-        files["test"] = [str(f) for f in test_files]
-    return TaskData(train, dev, test, files, labels)
+        files["test"] = _absolute(test_files)
+    # Generic tasks (and a fixed task given other tags with --labels) say what language the data is in.
+    language = detect_language(train) if spec.language is None or config.labels else spec.language
+    return TaskData(train, dev, test, files, labels, language, dev_source, options)
+
+
+def _absolute(files: list) -> list[str]:
+    """Files as absolute paths; TFDS sources (strings such as "tfds:glue/sst2[train]") as they are."""
+    return [str(Path(f).resolve()) if isinstance(f, Path) else str(f) for f in files]
+
+
+def _same_data(train: list, train_files: list, dev: list, dev_files: list) -> bool:
+    """Whether dev is the training data itself: the same files and the same examples (ids aside: GLUE
+    prefixes them with the split). XQuAD's train and dev, two parts of one file, are not."""
+    if train_files != dev_files or len(train) != len(dev):
+        return False
+    return all(dataclasses.astuple(a)[1:] == dataclasses.astuple(b)[1:] for a, b in zip(train, dev))
 
 
 # --------------------------------------------------------------------- callbacks
@@ -472,8 +530,32 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
     if config.model_overrides and config.init != "random":
         raise ElectraError(f"--config {', '.join(config.model_overrides)}: changes the network of --init random "
                            f"only; {config.init} brings its own")
-    data = load_task_data(config, spec)
     output = Path(config.output)
+    check_output(output, config.overwrite)
+    data = load_task_data(config, spec)
+    if data.options:
+        config = dataclasses.replace(config, task_options={**data.options, **config.task_options})
+    created = not output.exists()
+    try:
+        return _finetune(config, spec, data, output)
+    except BaseException:
+        if created:  # a failed run leaves no half-written output behind
+            shutil.rmtree(output, ignore_errors=True)
+        raise
+
+
+def check_output(output: Path, overwrite: bool) -> None:
+    """Refuse to replace an earlier run's outputs unless `overwrite`; then clear its logs."""
+    if output.exists() and not output.is_dir():
+        raise ElectraError(f"--output {output} is a file, not a directory")
+    if output.is_dir() and any(output.iterdir()):
+        if not overwrite:
+            raise ElectraError(f"--output {output} already exists and is not empty; pass --overwrite to replace it "
+                               "or choose another directory")
+        shutil.rmtree(output / "logs", ignore_errors=True)  # old TensorBoard runs would mix with the new ones
+
+
+def _finetune(config: FinetuneConfig, spec: TaskSpec, data: TaskData, output: Path) -> dict[str, Any]:
     output.mkdir(parents=True, exist_ok=True)
 
     runs = []
@@ -502,6 +584,8 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
         "config": dataclasses.asdict(config),
         "init": config.init,
         "data_files": data.files,
+        **({"dev_source": data.dev_source} if data.dev_source else {}),
+        "language": data.language,
         "num_examples": {"train": len(data.train), "dev": len(data.dev),
                          **({"test": len(data.test)} if data.test is not None else {})},
         "labels": data.labels,
@@ -520,9 +604,11 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
         results["seed_summary"] = {"mean": float(np.mean(dev_values)), "std": float(np.std(dev_values)),
                                    "values": dev_values}
 
+    table = {"text_columns": list(config.text_columns or ("text",)), "label_column": config.label_column or "label"} \
+        if spec.dataset is None else {}
     save_task_model(model, tokenizer, output, spec, {
-        "language": spec.language, "init": config.init, "best_seed": results["best_seed"],
-        "hyperparameters": hp,
+        "language": data.language, "init": config.init, "best_seed": results["best_seed"],
+        "hyperparameters": hp, "data_files": data.files, **table,
     })
     plot_curves(output / PLOT_FILE, best_run["result"], metric,
                 f"{spec.name}: {metric} {results['dev'][metric]:.4f} (best epoch {results['best_epoch']})")
@@ -561,11 +647,16 @@ def load_task(model_dir: str | Path) -> tuple[ElectraTask, dict[str, Any]]:
 
 def evaluate(model_dir: str | Path, task: str | None, data: str, split: str = "dev",
              max_examples: int | None = None, batch_size: int = 32, seed: int = 0,
-             table: TableSource | None = None) -> dict[str, Any]:
-    """Scores of a fine-tuned model on one split of a task's data."""
+             table: TableSource | None = None, tfds_data_dir: str | None = None) -> dict[str, Any]:
+    """Scores of a fine-tuned model on one split of a task's data (`data` may be "tfds:NAME")."""
     model, info = load_task(model_dir)
     spec = get_task(task or info.get("task", ""))
-    examples, files = read_split(spec, data, split, table)
+    if spec.dataset is None:  # the training columns, unless the user gives others
+        recorded = TableSource.recorded(model_dir) or TableSource()
+        table = recorded if table is None else dataclasses.replace(
+            table, text_columns=table.text_columns or recorded.text_columns,
+            label_column=table.label_column or recorded.label_column)
+    examples, files = read_split(spec, data, split, table, tfds_data_dir)
     if not examples:
         raise DataError(f"{data}: the {split} split of {spec.name} has no examples")
     examples = subsample(examples, max_examples, seed)

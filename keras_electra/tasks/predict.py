@@ -25,6 +25,7 @@ from keras_electra.tasks.base import MODEL_KEYS
 from keras_electra.tasks.classifier import ElectraClassifier
 from keras_electra.tasks.multiple_choice import ElectraMultipleChoice
 from keras_electra.tasks.question_answerer import ElectraQuestionAnswerer
+from keras_electra.tasks.registry import check_pair_inputs, takes_pairs
 from keras_electra.tasks.relation_classifier import ElectraRelationClassifier
 from keras_electra.tasks.runner import softmax
 from keras_electra.tasks.token_classifier import ElectraTokenClassifier, decode_text
@@ -63,7 +64,7 @@ def predict_texts(
     - QA: `context` and one or more questions (`question`, or `texts` as the questions);
     - multiple choice: `context`, `question` and `choices` (or `texts` as the choices).
     """
-    model, _ = _load(str(Path(model_dir).resolve()))
+    model, info = _load(str(Path(model_dir).resolve()))
     texts = [str(t) for t in texts]
     if isinstance(model, ElectraQuestionAnswerer):
         questions = qa_questions(question, texts, context)
@@ -84,6 +85,7 @@ def predict_texts(
         return _labelled(texts, softmax(model.predict(x, batch_size=batch_size, verbose=0)), model.label_names)
     if isinstance(model, ElectraClassifier):
         pairs = [split_pair(t) for t in texts]
+        check_pair_inputs(pairs, takes_pairs(info))
         if any(b is not None for _, b in pairs):
             x = model.preprocessor((tf.constant([a for a, _ in pairs]), tf.constant([b or "" for _, b in pairs])))
         else:

@@ -577,13 +577,13 @@ def test_registry_paths_and_labels():
 
 
 def test_registry_errors(tmp_path):
-    with pytest.raises(DataError, match=r"unknown dataset 'imdb' \(known: cola, sst2, .*cluener\)"):
+    with pytest.raises(DataError, match=r"unknown dataset 'imdb' \(known: cola, sst2, .*cluener, ner, choice\)"):
         read_dataset("imdb", SHARED_DATA, "train")
     with pytest.raises(DataError, match=r"unknown split 'valid' for dataset semeval \(expected one of train, test\)"):
         read_dataset("semeval", SHARED_DATA, "valid")
     with pytest.raises(DataError, match=r"no qnli train file found \(looked for train\.tsv\)"):
         read_dataset("qnli", SHARED_DATA, "train")
-    with pytest.raises(DataError, match="data directory not found"):
+    with pytest.raises(DataError, match="missing: no such file or directory"):
         read_dataset("cola", tmp_path / "missing", "train")
     with pytest.raises(ElectraError, match="unknown dataset"):
         label_list("imdb")

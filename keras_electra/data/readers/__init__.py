@@ -9,8 +9,11 @@ the file itself. Every problem a user can fix raises `keras_electra.errors.DataE
 
 | name | examples | splits | files |
 |---|---|---|---|
-| cola, sst2, mrpc, stsb, qnli | TextExample | train, dev, test | <Task>/<split>.tsv |
+| cola, sst2, mrpc, stsb, qnli, rte, wnli, qqp | TextExample | train, dev, test | <Task>/<split>.tsv |
+| mnli, mnli-mm | TextExample | train, dev, test | MNLI/train.tsv, dev_{matched,mismatched}.tsv, test_... |
 | conll2003 | TokenExample (IOB2) | train, dev, test | iob2/{train,valid,test}.txt or eng.{train,testa,testb} |
+| ner | TokenExample (IOB2) | train, dev, test | any CoNLL file named by its split (see SPLIT_NAMES) |
+| choice | ChoiceExample | train, dev, test | <split>.jsonl/.csv/.tsv (readers.choice) |
 | squad | QAExample | train, dev | {train,dev}-v1.1.json (or v2.0 with version="2.0") |
 | xquad | QAExample | train, dev, test | xquad.<language>.json; train/dev split by article, test = all |
 | cmrc2018 | QAExample | train, dev, trial | cmrc2018_<split>.json (misaligned answers fixed) |
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from keras_electra.data.readers.c3 import read_c3
+from keras_electra.data.readers.choice import read_choice_table
 from keras_electra.data.readers.cluener import CLUENER_TAGS, CLUENER_TYPES, read_cluener
 from keras_electra.data.readers.conll import CONLL2003_TAGS, iob1_to_iob2, read_conll
 from keras_electra.data.readers.examples import (
@@ -75,6 +79,7 @@ __all__ = [
     "mark_entities",
     "parse_entity_markup",
     "read_c3",
+    "read_choice_table",
     "read_chnsenticorp",
     "read_cluener",
     "read_conll",
@@ -106,7 +111,9 @@ class DatasetInfo:
     files: per split, the candidate file lists (relative to the dataset folder); the first list whose
         files all exist is used.
     read: reads one file of a split: read(file, split).
-    labels: the fixed label set (IOB2 tags for NER), or None (regression, span and choice tasks).
+    labels: the fixed label set (IOB2 tags for NER), or None (regression, span and choice tasks,
+        and the generic "ner" whose tags come from its files).
+    discover: find a split's file by name (`find_split_file`) instead of the fixed `files` names.
     """
 
     name: str
@@ -115,6 +122,7 @@ class DatasetInfo:
     files: dict[str, tuple[tuple[str, ...], ...]]
     read: Callable[[Path, str], list]
     labels: tuple[str, ...] | None = None
+    discover: bool = False
 
     @property
     def splits(self) -> tuple[str, ...]:
@@ -134,7 +142,7 @@ def _glue(task: str) -> DatasetInfo:
 
 
 READERS: dict[str, DatasetInfo] = {
-    **{task: _glue(task) for task in ("cola", "sst2", "mrpc", "stsb", "qnli")},
+    **{task: _glue(task) for task in ("cola", "sst2", "mrpc", "stsb", "qnli", "rte", "wnli", "qqp", "mnli", "mnli-mm")},
     "conll2003": DatasetInfo(
         "conll2003",
         "token",
@@ -199,7 +207,37 @@ READERS: dict[str, DatasetInfo] = {
         lambda path, split: read_cluener(path),
         CLUENER_TAGS,
     ),
+    # Any CoNLL-format NER data (Weibo, MSRA, ...): tags from the files, any BIO/BIOES tag set.
+    "ner": DatasetInfo(
+        "ner", "token", (), {s: () for s in ("train", "dev", "test")},
+        lambda path, split: read_conll(path), discover=True,
+    ),
+    # Any multiple-choice data in JSONL/CSV/TSV (readers.choice).
+    "choice": DatasetInfo(
+        "choice", "choice", (), {s: () for s in ("train", "dev", "test")},
+        lambda path, split: read_choice_table(path), discover=True,
+    ),
 }
+
+# What a split's file may be called: a dot-separated part of the name equals one of these
+# (train.txt, eng.testa, weiboNER_2nd_conll.dev, dev.all.bmes, valid.jsonl).
+SPLIT_NAMES = {
+    "train": ("train",),
+    "dev": ("dev", "valid", "validation", "val", "testa"),
+    "test": ("test", "testb"),
+}
+
+
+def find_split_file(path: Path, split: str) -> Path:
+    """The one file directly in `path` whose name marks it as `split` (see SPLIT_NAMES)."""
+    names = set(SPLIT_NAMES.get(split, (split,)))
+    matches = sorted(p for p in path.iterdir()
+                     if p.is_file() and not p.name.startswith(".") and names & set(p.name.lower().split(".")))
+    if not matches:
+        raise DataError(f"{path}: no {split} file (a file named like {' or '.join(f'{n}.*' for n in sorted(names))})")
+    if len(matches) > 1:
+        raise DataError(f"{path}: several {split} files ({', '.join(p.name for p in matches)}); pass one with --data")
+    return matches[0]
 
 _ALIASES = {
     "sst-2": "sst2",
@@ -209,6 +247,10 @@ _ALIASES = {
     "semeval2010_task8": "semeval",
     "cmrc": "cmrc2018",
     "cluener2020": "cluener",
+    "mnli-m": "mnli",
+    "mnli_matched": "mnli",
+    "mnli_mismatched": "mnli-mm",
+    "multiple-choice": "choice",
 }
 
 
@@ -236,7 +278,9 @@ def dataset_files(name: str, path: str | Path, split: str, language: str = "en")
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise DataError(f"{path}: data directory not found")
+        raise DataError(f"{path}: no such file or directory")
+    if info.discover:
+        return [find_split_file(path, split)]
     candidates = info.files[split]
     if info.name == "xquad":
         candidates = ((f"xquad.{language}.json",),)

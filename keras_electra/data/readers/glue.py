@@ -8,7 +8,7 @@ have label None.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from keras_electra.data.readers._common import require_nonempty
@@ -54,6 +54,16 @@ class GlueSpec:
 
 
 _COLA_COLUMNS = ("source", "label", "original_label", "sentence")
+_MNLI = GlueSpec(
+    "mnli",
+    "sentence1",
+    "sentence2",
+    "gold_label",
+    ("contradiction", "entailment", "neutral"),
+    guid="index",
+    dir_name="MNLI",
+    files=(("dev", "dev_matched.tsv"), ("test", "test_matched.tsv")),
+)
 
 GLUE_TASKS: dict[str, GlueSpec] = {
     "cola": GlueSpec(
@@ -78,19 +88,13 @@ GLUE_TASKS: dict[str, GlueSpec] = {
     ),
     "wnli": GlueSpec("wnli", "sentence1", "sentence2", "label", ("0", "1"), guid="index", dir_name="WNLI"),
     "qqp": GlueSpec("qqp", "question1", "question2", "is_duplicate", ("0", "1"), guid="id", dir_name="QQP"),
-    "mnli": GlueSpec(
-        "mnli",
-        "sentence1",
-        "sentence2",
-        "gold_label",
-        ("contradiction", "entailment", "neutral"),
-        guid="index",
-        dir_name="MNLI",
-        files=(("dev", "dev_matched.tsv"), ("test", "test_matched.tsv")),
-    ),
+    "mnli": _MNLI,
+    # The same training file; dev and test are the mismatched-genre sets.
+    "mnli-mm": replace(_MNLI, name="mnli-mm", files=(("dev", "dev_mismatched.tsv"), ("test", "test_mismatched.tsv"))),
 }
 
-_ALIASES = {"sst-2": "sst2", "sts-b": "stsb", "sst": "sst2", "sts": "stsb"}
+_ALIASES = {"sst-2": "sst2", "sts-b": "stsb", "sst": "sst2", "sts": "stsb", "mnli-m": "mnli",
+            "mnli_matched": "mnli", "mnli_mismatched": "mnli-mm"}
 
 
 def glue_spec(task: str | GlueSpec) -> GlueSpec:
