@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         result = args.func(args)
+        sys.stdout.flush()  # inside the try: a closed pipe surfaces here, not at interpreter exit
     except ElectraError as err:
         print(f"keras-electra {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -56,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"keras-electra {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader (`| head`) closed the pipe: stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return int(result or 0)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -50,3 +51,16 @@ def test_help_and_argument_errors_import_no_tensorflow(argv):
 def test_finetune_help_prints_a_single_percent_sign():
     text = " ".join(_run("finetune", "--help")["out"].split())
     assert "10% warm-up" in text and "%%" not in text
+
+
+def test_a_closed_pipe_ends_a_listing_quietly():
+    """`keras-electra models | head -0` must end quietly, not with a BrokenPipeError traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line is written
+    try:
+        done = subprocess.run([sys.executable, "-m", "keras_electra.cli", "models"], stdout=write_end,
+                              stderr=subprocess.PIPE, cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+                              timeout=60)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141 and b"Traceback" not in done.stderr, done.stderr.decode()
