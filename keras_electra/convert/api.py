@@ -136,10 +136,19 @@ def _is_task(checkpoint: Checkpoint) -> bool:
     )
 
 
+def is_bert(checkpoint: Checkpoint) -> bool:
+    return checkpoint.format == "hf" and checkpoint.raw_config.get("model_type") == "bert"
+
+
 def auto_part(checkpoint: Checkpoint) -> str:
-    """What a checkpoint holds: the discriminator when it has one, else the generator, else the backbone."""
+    """What a checkpoint holds: the discriminator when it has one, else the generator, else the backbone.
+
+    A BERT checkpoint is a discriminator backbone, its MLM head (a generator) only on request.
+    """
     if checkpoint.has_discriminator_head:
         return "discriminator"
+    if is_bert(checkpoint):
+        return "backbone"
     if checkpoint.has_generator_head and checkpoint.has_generator_backbone:
         return "generator"
     if _is_task(checkpoint):
@@ -161,6 +170,11 @@ def _require(checkpoint: Checkpoint, part: str) -> None:
             raise CheckpointError(
                 f"{where} is a generator (ElectraForMaskedLM), not a discriminator; use part='generator'"
             )
+        if is_bert(checkpoint):
+            raise CheckpointError(
+                f"{where} is a BERT checkpoint ({checkpoint.architecture}): it has no replaced-token-detection "
+                "head; use part='backbone' (or part='generator' for a BERT MLM head)"
+            )
         if checkpoint.architecture == BASE_MODEL:
             raise CheckpointError(
                 f"{where} is a Hugging Face ElectraModel: it has no RTD head (discriminator_predictions); "
@@ -173,6 +187,11 @@ def _require(checkpoint: Checkpoint, part: str) -> None:
         if not (checkpoint.has_generator_backbone and checkpoint.has_generator_head):
             if checkpoint.format == "keras-hub":
                 raise CheckpointError(f"{where}: {KERAS_HUB_HEADS}")
+            if is_bert(checkpoint):
+                raise CheckpointError(
+                    f"{where} is a BERT {checkpoint.architecture} without an MLM head (cls.predictions), so it "
+                    "holds no generator; load part='backbone'"
+                )
             if checkpoint.architecture == PRETRAINING:
                 raise CheckpointError(
                     f"{where} is a discriminator (ElectraForPreTraining); Hugging Face keeps the generator in a "
