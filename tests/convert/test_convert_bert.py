@@ -104,7 +104,8 @@ def test_convert_cli_writes_backbone_and_generator(tmp_path, batch, capsys):
     report = json.loads((tmp_path / "out" / "backbone" / "conversion.json").read_text())
     assert report["architecture"] == "BertForMaskedLM" and report["lower_case"] is True
 
-    assert main(["convert", "--from", "hf", "--part", "generator", str(directory), "--output", str(tmp_path / "gen")]) == 0
+    args = ["convert", "--from", "hf", "--part", "generator", str(directory), "--output", str(tmp_path / "gen")]
+    assert main(args) == 0
     generator = load_saved_model(tmp_path / "gen" / "generator")
     assert max_diff_at_tokens(generator(batch, mask_positions=None), bert_mlm_logits(reference, batch),
                               batch) <= TOL
@@ -119,7 +120,8 @@ def test_bert_checkpoint_without_mlm_head_has_no_generator_or_discriminator(tmp_
         from_pretrained(directory, part="generator")
     with pytest.raises(CheckpointError, match="BERT checkpoint .* no replaced-token-detection head"):
         from_pretrained(directory, part="discriminator")
-    assert main(["convert", "--from", "hf", "--part", "discriminator", str(directory), "--output", str(tmp_path / "o")]) != 0
+    args = ["convert", "--from", "hf", "--part", "discriminator", str(directory), "--output", str(tmp_path / "o")]
+    assert main(args) != 0
     err = capsys.readouterr().err.strip()
     assert "replaced-token-detection" in err and "\n" not in err and "Traceback" not in err
 
