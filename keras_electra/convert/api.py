@@ -70,6 +70,8 @@ def normalise_format(format: str | None) -> str | None:
 def detect_format(path: str | Path) -> str:
     """"tf1", "hf", "keras-hub" or "keras-electra", from the files at `path`."""
     path = Path(path)
+    if path.is_file() and path.suffix == ".keras":
+        return "keras-electra"
     if path.is_dir():
         if is_saved_directory(path):
             return "keras-electra"
@@ -86,16 +88,27 @@ def detect_format(path: str | Path) -> str:
     raise CheckpointError(f"{path} is not a recognised checkpoint: expected " + "; or ".join(EXPECTED.values()))
 
 
+OUTPUT_PARTS = ("discriminator", "backbone")  # what a convert/pretrain output directory offers, in order
+
+
 def read_checkpoint(
     source: Source,
     format: str | None = None,
     config: Any = None,
     generator_config: Any = None,
 ) -> Checkpoint:
-    """Read any supported checkpoint into canonical names (weights load lazily where the format allows)."""
+    """Read any supported checkpoint into canonical names (weights load lazily where the format allows).
+
+    The one entry point for every path the package takes as a model: `convert`,
+    `from_pretrained`, `finetune --init`, `evaluate --model` and `pretrain --init` all
+    come here, so each of them reads a TF1 checkpoint, a Hugging Face directory (ELECTRA
+    or BERT), a keras-hub preset or a keras-electra model directory alike. A
+    `convert`/`pretrain` output directory stands for its `discriminator/` (else
+    `backbone/`) part; a `.keras` file for the model in it.
+    """
     if isinstance(source, Checkpoint):
         return source
-    path = Path(source)
+    path = _model_location(Path(source))
     wanted = normalise_format(format)
     if not path.exists() and not Path(f"{path}.index").exists():
         raise CheckpointError(f"{path} does not exist")
@@ -117,6 +130,17 @@ def read_checkpoint(
     if fmt == "keras-hub":
         return read_keras_hub(path, config)
     return read_saved(path, config)
+
+
+def _model_location(path: Path) -> Path:
+    """`path`, or the part of a convert/pretrain output directory that a single model is read from."""
+    if path.is_file() and path.suffix == ".keras":
+        return path
+    if path.is_dir() and not is_saved_directory(path) and not (path / "config.json").is_file():
+        for part in OUTPUT_PARTS:
+            if is_saved_directory(path / part):
+                return path / part
+    return path
 
 
 def tokenizer_from_checkpoint(checkpoint: Checkpoint):
@@ -649,5 +673,5 @@ __all__ = [
     "FORMATS", "PARTS", "detect_format", "read_checkpoint", "from_pretrained", "load_discriminator",
     "load_generator", "load_backbone", "load_into", "load_task", "load_pretraining_pair", "pretraining_config",
     "init_pretrainer", "check_shared_embeddings", "convert", "tokenizer_from_checkpoint", "save_huggingface",
-    "pair_checkpoint", "auto_part",
+    "pair_checkpoint", "auto_part", "is_bert",
 ]
