@@ -494,8 +494,30 @@ def load_pretraining_pair(
 def pretraining_config(
     source: Source, generator_source: Source | None = None, config: Any = None, format: str | None = None
 ) -> ElectraConfig:
-    """The `ElectraConfig` to build an `ElectraPretrainer` that `init_pretrainer` can fill from `source`."""
+    """The `ElectraConfig` to build an `ElectraPretrainer` that `init_pretrainer` can fill from `source`.
+
+    An encoder alone (BERT, keras-hub, HF `ElectraModel`) gives its own config: the
+    generator then gets the default fraction of its size.
+    """
+    encoder = _encoder_only(source, generator_source, config, format)
+    if encoder is not None:
+        return encoder.config
     return pair_checkpoint(source, generator_source, config, format).config
+
+
+def _encoder_only(source: Source, generator_source: Source | None, config: Any, format: str | None):
+    """The checkpoint when it is a bare encoder (no RTD head, no separate generator), else None."""
+    if generator_source is not None:
+        return None
+    source, generator = _pair_sources(source, None)
+    if generator is not None:
+        return None
+    checkpoint = read_checkpoint(source, format, config)
+    if checkpoint.has_discriminator_backbone and not checkpoint.has_discriminator_head and (
+        is_bert(checkpoint) or not checkpoint.has_generator_head
+    ):
+        return checkpoint
+    return None
 
 
 STRUCTURE = (
@@ -518,7 +540,13 @@ def init_pretrainer(
 
     The pretrainer must have the checkpoint's structure (build it with
     `pretraining_config(source)`); heads and activation are compared, not only shapes.
+    From a bare encoder (BERT, keras-hub, HF `ElectraModel`) the discriminator's encoder
+    and the shared embeddings are loaded; the RTD head and the generator's encoder and
+    MLM head start fresh, listed in `report.left_initialised`.
     """
+    encoder = _encoder_only(source, generator_source, config, format)
+    if encoder is not None:
+        return _init_from_encoder(pretrainer, encoder, allow_unused, allow_missing)
     checkpoint = pair_checkpoint(source, generator_source, config, format, embeddings)
     if getattr(pretrainer, "objective", "electra") != "electra" or pretrainer.discriminator is None:
         raise CheckpointError("init_pretrainer needs an ElectraPretrainer with objective='electra'")
@@ -544,6 +572,28 @@ def init_pretrainer(
     report = assign_weights(discriminator.canonical_weights(), checkpoint, allow_unused, allow_missing)
     extra = assign_weights(generator.canonical_weights(), checkpoint, allow_unused, allow_missing)
     report.loaded += extra.loaded
+    return report
+
+
+def _init_from_encoder(pretrainer, checkpoint: Checkpoint, allow_unused: Sequence[str],
+                       allow_missing: Sequence[str]) -> LoadReport:
+    if getattr(pretrainer, "objective", "electra") != "electra" or pretrainer.discriminator is None:
+        raise CheckpointError("init_pretrainer needs an ElectraPretrainer with objective='electra'")
+    ours, theirs = pretrainer.config, checkpoint.config
+    diffs = [f"{k}: pretrainer {getattr(ours, k)} vs checkpoint {getattr(theirs, k)}"
+             for k in STRUCTURE if getattr(ours, k) != getattr(theirs, k)]
+    if diffs:
+        raise CheckpointError(f"{checkpoint.path} does not fit the pretrainer: " + "; ".join(diffs[:4]))
+    generator, discriminator = pretrainer.generator, pretrainer.discriminator
+    report = assign_weights(discriminator.canonical_weights(), checkpoint, allow_unused,
+                            [*allow_missing, "discriminator_predictions/*"])
+    fresh = [n for n in generator.canonical_weights() if not n.startswith("electra/embeddings/")]
+    if generator.backbone.embeddings is not discriminator.backbone.embeddings:  # untied: copy the one table
+        targets = {n: v for n, v in generator.canonical_weights().items() if n.startswith("electra/embeddings/")}
+        assign_weights(targets, checkpoint, ("*",))
+    report.left_initialised = sorted(set(report.left_initialised) | set(fresh))
+    report.notes.append(f"{checkpoint.architecture or checkpoint.format} holds an encoder only: the RTD head and "
+                        "the generator start fresh")
     return report
 
 

@@ -25,8 +25,9 @@ def register(subparsers) -> None:
     p.add_argument("--task", required=True, metavar="NAME", help=f"task name ({task_help})")
     p.add_argument("--data", required=True, metavar="PATH",
                    help="the task's data directory (e.g. ../shared/data/glue/SST-2) or file")
-    p.add_argument("--init", required=True, metavar="MODEL_DIR|random",
-                   help="a pretrained model directory (pretrain/convert output), or 'random'")
+    p.add_argument("--init", required=True, metavar="CHECKPOINT|random",
+                   help="any checkpoint `convert` reads (pretrain/convert output, Hugging Face ELECTRA or BERT "
+                   "directory, TF1 checkpoint, keras-hub preset), or 'random'")
     p.add_argument("--output", required=True, metavar="DIR", help="where the model, results and plots go")
     size = p.add_argument_group("model")
     size.add_argument("--preset", choices=PRESET_CHOICES,
@@ -91,8 +92,10 @@ def register(subparsers) -> None:
     # ------------------------------------------------------------------ evaluate
     e = subparsers.add_parser("evaluate", help="score a fine-tuned model on a task's data",
                               description="Score a fine-tuned model directory on one split of a task's data.")
-    e.add_argument("--model", required=True, metavar="DIR", help="a directory written by `finetune`")
-    e.add_argument("--task", metavar="NAME", help="default: the task the model was trained on")
+    e.add_argument("--model", required=True, metavar="DIR",
+                   help="a directory written by `finetune`, or a fine-tuned Hugging Face ELECTRA task checkpoint")
+    e.add_argument("--task", metavar="NAME",
+                   help="default: the task the model was trained on (required for a Hugging Face checkpoint)")
     e.add_argument("--data", required=True, metavar="PATH")
     e.add_argument("--split", default="dev", help="dev (default), test, ...")
     e.add_argument("--max-examples", type=int, metavar="N")
