@@ -83,7 +83,6 @@ BERT_ARCHITECTURES = (
     "BertForTokenClassification", "BertForMultipleChoice", "BertForQuestionAnswering",
     "BertForNextSentencePrediction",
 )
-BERT_MLM_ARCHITECTURES = ("BertForPreTraining", "BertForMaskedLM")
 # Tied MLM output matrices: checked equal to the word embeddings, then ignored.
 TIED_OUTPUTS = ("generator_lm_head.weight", "cls.predictions.decoder.weight")
 
@@ -342,7 +341,7 @@ def detect_bert_architecture(values: Mapping[str, Any], keys: list[str], directo
 
 
 def _read_bert(directory: Path, values: Mapping[str, Any], files: _WeightFiles):
-    """(tensors, ignored, unmapped, architecture) of a BERT checkpoint, in canonical names."""
+    """(tensors, ignored, unmapped, architecture, has an MLM head) of a BERT checkpoint, in canonical names."""
     keys = sorted(files.shapes)
     architecture = detect_bert_architecture(values, keys, directory)
     ignored: dict[str, str] = {}
