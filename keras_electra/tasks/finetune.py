@@ -580,6 +580,8 @@ def _task_from_checkpoint(checkpoint, task: str | None) -> ElectraTask:
         labels = names  # the checkpoint's own order
     elif labels and names and len(names) != len(labels):
         raise ElectraError(f"{where}: {len(names)} labels in config.json, but {spec.name} has {len(labels)}")
+    elif not labels and names:
+        labels = names  # a table task: the checkpoint's labels are the label set
     # Generic LABEL_i names: the task's labels in id order (transformers' convention).
     backbone = ElectraBackbone.from_electra_config(checkpoint.config, name="backbone")
     head = "huggingface" if checkpoint.has("classifier/out_proj/") or checkpoint.has("sequence_summary/") else None
