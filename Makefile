@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: quickstart test test-slow lint install clean
+.PHONY: quickstart test test-slow lint install clean minilm
 
 $(STAMP): setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+# Real pretrained weights (MiniLM-L6-H384, a BERT encoder) as Hugging Face files; prints their directory.
+minilm: $(STAMP)
+	$(BIN)/python -m keras_electra.utils.minilm
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

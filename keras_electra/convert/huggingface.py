@@ -18,6 +18,21 @@ In an `ElectraForMaskedLM` (a generator) the `electra.` encoder is the generator
 
 Ignored on purpose: the `position_ids` / `token_type_ids` buffers older versions saved,
 and `generator_lm_head.weight` once checked equal to the word embeddings it is tied to.
+
+BERT (`model_type: bert`: `BertModel`, `BertForPreTraining`, `BertForMaskedLM`,
+`BertFor*Classification`, ...) goes through the same rule after renaming its keys
+to ELECTRA's (`bert_to_electra_key`): the encoder is ELECTRA's discriminator encoder
+(E == H, no projection), and BERT's MLM head has the generator head's structure:
+
+    bert.embeddings.* / bert.encoder.*                 ->  electra.embeddings.* / electra.encoder.*
+    cls.predictions.transform.{dense,LayerNorm}.*      ->  generator_predictions.{dense,LayerNorm}.*
+    cls.predictions.bias                               ->  generator_lm_head.bias
+    cls.predictions.decoder.weight / .bias             ->  tied: checked equal, then ignored
+
+A BERT MLM encoder is read both as the discriminator encoder (the default part: a
+backbone to fine-tune) and as a full-size generator's (`part="generator"`). BERT's
+pooler, its next-sentence head and its task heads (the pooler feeds BERT's sequence
+classifier, so its `classifier` is not ELECTRA's) are ignored on purpose and reported.
 """
 
 from __future__ import annotations
@@ -63,6 +78,13 @@ TASK_ARCHITECTURES = (
 ARCHITECTURES = (PRETRAINING, MASKED_LM, BASE_MODEL, *TASK_ARCHITECTURES)
 BACKBONE_ROOTS = ("embeddings", "embeddings_project", "encoder")
 BUFFERS = ("position_ids", "token_type_ids")
+BERT_ARCHITECTURES = (
+    "BertModel", "BertForPreTraining", "BertForMaskedLM", "BertForSequenceClassification",
+    "BertForTokenClassification", "BertForMultipleChoice", "BertForQuestionAnswering",
+    "BertForNextSentencePrediction",
+)
+# Tied MLM output matrices: checked equal to the word embeddings, then ignored.
+TIED_OUTPUTS = ("generator_lm_head.weight", "cls.predictions.decoder.weight")
 
 
 def is_hf_directory(path: str | Path) -> bool:
@@ -153,6 +175,34 @@ def canonical_to_hf(name: str, base_model_prefix: bool = True) -> tuple[str, str
     elif leaf != "bias":
         raise CheckpointError(f"no Hugging Face name for {name}")
     return ".".join(prefix + out), transform
+
+
+def bert_to_electra_key(key: str, architecture: str) -> tuple[str | None, str | None]:
+    """(ELECTRA state-dict key, None) for a BERT key that maps, or (None, why it is ignored).
+
+    Unknown keys come back as themselves, so the ELECTRA rule (and then the accounting)
+    names them.
+    """
+    parts = key.split(".")
+    if parts[-1] in ("gamma", "beta"):  # TF-converted BERT saves: LayerNorm.gamma / .beta
+        parts[-1] = "weight" if parts[-1] == "gamma" else "bias"
+    if parts[0] == "bert":
+        parts = parts[1:]
+    root = parts[0] if parts else ""
+    if root in ("embeddings", "encoder"):
+        return ".".join(["electra", *parts]), None
+    if root == "pooler":
+        return None, "BERT pooler (dense + tanh on [CLS]): ELECTRA has none"
+    if parts[:2] == ["cls", "seq_relationship"]:
+        return None, "BERT next-sentence-prediction head (not part of ELECTRA)"
+    if parts[:3] == ["cls", "predictions", "transform"]:
+        return ".".join(["generator_predictions", *parts[3:]]), None
+    if parts == ["cls", "predictions", "bias"]:
+        return "generator_lm_head.bias", None
+    if root in ("classifier", "qa_outputs"):
+        return None, (f"{architecture} task head: BERT's heads read its pooler, unlike ELECTRA's, so it is "
+                      "not loaded (fine-tune a fresh head)")
+    return ".".join(parts), None
 
 
 # --------------------------------------------------------------------------- reading
@@ -268,8 +318,89 @@ def detect_architecture(values: Mapping[str, Any], keys: list[str], directory: P
     return BASE_MODEL
 
 
+def detect_bert_architecture(values: Mapping[str, Any], keys: list[str], directory: Path) -> str:
+    """The HF BERT class, from `architectures` in config.json, else from the key prefixes."""
+    declared = [a for a in values.get("architectures") or [] if a.startswith("Bert")]
+    if declared:
+        if declared[0] not in BERT_ARCHITECTURES:
+            raise CheckpointError(f"{directory / CONFIG_FILE}: architecture {declared[0]} is not supported; "
+                                  f"known: {', '.join(BERT_ARCHITECTURES)}")
+        return declared[0]
+    stripped = {k[len("bert."):] if k.startswith("bert.") else k for k in keys}
+    mlm = any(k.startswith("cls.predictions.") for k in stripped)
+    nsp = any(k.startswith("cls.seq_relationship.") for k in stripped)
+    if mlm:
+        return "BertForPreTraining" if nsp else "BertForMaskedLM"
+    if nsp:
+        return "BertForNextSentencePrediction"
+    if any(k.startswith("qa_outputs.") for k in stripped):
+        return "BertForQuestionAnswering"
+    if any(k.startswith("classifier.") for k in stripped):
+        return "BertForSequenceClassification"
+    return "BertModel"
+
+
+def _read_bert(directory: Path, values: Mapping[str, Any], files: _WeightFiles):
+    """(tensors, ignored, unmapped, architecture, has an MLM head) of a BERT checkpoint, in canonical names."""
+    keys = sorted(files.shapes)
+    architecture = detect_bert_architecture(values, keys, directory)
+    ignored: dict[str, str] = {}
+    renamed: dict[str, str] = {}  # ELECTRA key -> BERT key
+    for key in keys:
+        if key.split(".")[-1] in BUFFERS:
+            ignored[key] = "position/type id buffer (not a weight)"
+            continue
+        electra_key, why = bert_to_electra_key(key, architecture)
+        if electra_key is None:
+            ignored[key] = why
+        else:
+            renamed[electra_key] = key
+    ndims = {k: len(files.shapes[v]) for k, v in renamed.items()}
+    has_mlm = any(k.startswith("generator_predictions.") or k == "generator_lm_head.bias" for k in renamed)
+    tensors: dict[str, SourceTensor] = {}
+    unmapped: list[str] = []
+    for electra_key, key in renamed.items():
+        if key in TIED_OUTPUTS:
+            continue
+        if key == "cls.predictions.decoder.bias":
+            continue  # transformers ties it to cls.predictions.bias: checked below
+        # The MLM encoder is both the discriminator's (default) and a full-size generator's.
+        scopes = (False, True) if has_mlm and electra_key.startswith("electra.encoder.") else (False,)
+        for generator in scopes:
+            mapped = hf_to_canonical(electra_key, generator, ndims)
+            if mapped is None:
+                unmapped.append(key)
+                break
+            _add_tensor(tensors, files, key, *mapped)
+    _check_decoder_bias(files, ignored)
+    return tensors, ignored, unmapped, architecture, has_mlm
+
+
+def _add_tensor(tensors: dict[str, SourceTensor], files: _WeightFiles, key: str, name: str, transform: str) -> None:
+    shape = files.shapes[key]
+    ours = tuple(reversed(shape)) if transform == "transpose" else shape
+    tensors[name] = SourceTensor(
+        key, ours, files.loader(key, transform), source_shape=shape,
+        note="torch [out, in], transposed" if transform == "transpose" else "",
+    )
+
+
+def _check_decoder_bias(files: _WeightFiles, ignored: dict[str, str]) -> None:
+    """BERT saves may hold `cls.predictions.decoder.bias` beside (tied to) `cls.predictions.bias`."""
+    key = "cls.predictions.decoder.bias"
+    if key not in files.shapes:
+        return
+    bias = "cls.predictions.bias"
+    if bias not in files.shapes:
+        raise CheckpointError(f"{files.directory}: {key} without cls.predictions.bias is not supported")
+    if not np.array_equal(files.loader(key, "copy")(), files.loader(bias, "copy")()):
+        raise CheckpointError(f"{files.directory}: {key} differs from {bias}; an untied MLM output bias is "
+                              "not supported")
+    ignored[key] = f"tied to {bias} (checked equal)"
+
+
 def read_huggingface(path: str | Path, config: Any = None) -> Checkpoint:
-    """Read an HF ELECTRA directory (any of the classes above) into canonical names."""
+    """Read an HF ELECTRA or BERT directory (any of the classes above) into canonical names."""
     directory = Path(path)
     if not directory.is_dir() or not (directory / CONFIG_FILE).is_file():
         raise CheckpointError(
@@ -278,9 +409,11 @@ def read_huggingface(path: str | Path, config: Any = None) -> Checkpoint:
         )
     values = read_json(directory / CONFIG_FILE)
     model_type = values.get("model_type")
-    if model_type is not None and model_type != "electra":
-        raise CheckpointError(f"{directory / CONFIG_FILE} describes a {model_type!r} model, not ELECTRA")
+    if model_type is not None and model_type not in ("electra", "bert"):
+        raise CheckpointError(f"{directory / CONFIG_FILE} describes a {model_type!r} model, not ELECTRA or BERT")
     files = _WeightFiles(directory)
+    if model_type == "bert":
+        return _bert_checkpoint(directory, values, files, config)
     keys = sorted(files.shapes)
     architecture = detect_architecture(values, keys, directory)
     generator = architecture == MASKED_LM
@@ -293,21 +426,14 @@ def read_huggingface(path: str | Path, config: Any = None) -> Checkpoint:
         if key.split(".")[-1] in BUFFERS:
             ignored[key] = "position/type id buffer (not a weight)"
             continue
-        if key == "generator_lm_head.weight":
+        if key in TIED_OUTPUTS:
             continue  # checked against the word embeddings below
         mapped = hf_to_canonical(key, generator, ndims)
         if mapped is None:
             unmapped.append(key)
             continue
-        name, transform = mapped
-        shape = files.shapes[key]
-        ours = tuple(reversed(shape)) if transform == "transpose" else shape
-        tensors[name] = SourceTensor(
-            key, ours, files.loader(key, transform), source_shape=shape,
-            note="torch [out, in], transposed" if transform == "transpose" else "",
-        )
-    if "generator_lm_head.weight" in files.shapes:
-        _check_tied_output(files, tensors, ignored)
+        _add_tensor(tensors, files, key, *mapped)
+    _check_tied_output(files, tensors, ignored)
 
     hf_config = config_from_hf(values, str(directory / CONFIG_FILE), generator_fraction=1.0 if generator else None)
     if generator and values.get("hidden_act", "gelu") != "gelu":
@@ -328,16 +454,39 @@ def read_huggingface(path: str | Path, config: Any = None) -> Checkpoint:
     return checkpoint
 
 
+def _bert_checkpoint(directory: Path, values: Mapping[str, Any], files: _WeightFiles, config: Any) -> Checkpoint:
+    tensors, ignored, unmapped, architecture, has_mlm = _read_bert(directory, values, files)
+    _check_tied_output(files, tensors, ignored)
+    source = str(directory / CONFIG_FILE)
+    if "embedding_size" in values and values["embedding_size"] != values.get("hidden_size"):
+        raise CheckpointError(f"{source}: a BERT config has no embedding_size different from hidden_size")
+    own = config_from_hf(values, source)
+    explicit = parse_config(config) if config is not None else None
+    checkpoint = Checkpoint(
+        format="hf", path=directory, tensors=tensors, config=explicit or own, ignored=ignored,
+        unmapped=unmapped, architecture=architecture, raw_config=dict(values),
+        vocabulary=_vocabulary(directory),
+        # BERT's MLM head + encoder is a full-size generator (generator_fraction 1), loaded on request.
+        generator_config=(explicit or own).replace(generator_fraction=1.0) if has_mlm else None,
+    )
+    checkpoint.lower_case, checkpoint.strip_accents = _casing(directory)
+    check_vocabulary(checkpoint)
+    return checkpoint
+
+
 def _check_tied_output(files: _WeightFiles, tensors: dict[str, SourceTensor], ignored: dict[str, str]) -> None:
-    """Old saves include the tied MLM output matrix; it must equal the word embeddings."""
-    words = tensors.get("electra/embeddings/word_embeddings")
-    output = files.loader("generator_lm_head.weight", "copy")()
-    if words is None or output.shape != words.shape or not np.array_equal(output, words.load()):
-        raise CheckpointError(
-            "generator_lm_head.weight differs from electra.embeddings.word_embeddings.weight: untied MLM "
-            "output embeddings are not supported (ELECTRA ties them)"
-        )
-    ignored["generator_lm_head.weight"] = "tied to the word embeddings (checked equal)"
+    """Saves may include the tied MLM output matrix; it must equal the word embeddings."""
+    for key in TIED_OUTPUTS:
+        if key not in files.shapes:
+            continue
+        words = tensors.get("electra/embeddings/word_embeddings")
+        output = files.loader(key, "copy")()
+        if words is None or output.shape != words.shape or not np.array_equal(output, words.load()):
+            raise CheckpointError(
+                f"{key} differs from the word embeddings: untied MLM output embeddings are not supported "
+                "(ELECTRA ties them)"
+            )
+        ignored[key] = "tied to the word embeddings (checked equal)"
 
 
 def _vocabulary(directory: Path) -> list[str] | None:
@@ -491,5 +640,5 @@ def write_hf_tokenizer(tokenizer, directory: Path, model_max_length: int = 512) 
 
 __all__ = [
     "read_huggingface", "save_huggingface", "hf_to_canonical", "canonical_to_hf", "is_hf_directory",
-    "HF_ACTIVATIONS",
+    "HF_ACTIVATIONS", "bert_to_electra_key", "BERT_ARCHITECTURES",
 ]

@@ -62,8 +62,8 @@ def read_saved(path: str | Path, config: Any = None) -> Checkpoint:
     from keras_electra.models.backbone import ElectraBackbone
     from keras_electra.models.generator import ElectraGenerator
 
-    directory = Path(path)
-    model = load_saved_model(directory)
+    model = load_saved_model(path)
+    directory = Path(path) if Path(path).is_dir() else Path(path).parent
     if not hasattr(model, "canonical_weights"):
         raise CheckpointError(f"{directory / MODEL_FILE} holds a {type(model).__name__}, not an ELECTRA model")
     weights = model.canonical_weights()
@@ -77,6 +77,8 @@ def read_saved(path: str | Path, config: Any = None) -> Checkpoint:
         resolved = parse_config(config)
     elif (directory / CONFIG_FILE).is_file():
         resolved = parse_config(read_json(directory / CONFIG_FILE), source=str(directory / CONFIG_FILE))
+    elif isinstance(getattr(model, "backbone", model), ElectraBackbone):
+        resolved = _config_of(getattr(model, "backbone", model))  # a fine-tuned model: its backbone says it all
     else:
         raise CheckpointError(f"{directory} has {MODEL_FILE} but no {CONFIG_FILE}")
     checkpoint = Checkpoint(
@@ -92,6 +94,13 @@ def read_saved(path: str | Path, config: Any = None) -> Checkpoint:
         checkpoint.vocabulary = tokenizer.vocabulary
         checkpoint.lower_case, checkpoint.strip_accents = tokenizer.lower_case, tokenizer.strip_accents
     return checkpoint
+
+
+def _config_of(backbone) -> Any:
+    from keras_electra.config import ElectraConfig
+    from keras_electra.models.backbone import BACKBONE_ARGS
+
+    return ElectraConfig.from_dict({k: getattr(backbone, k) for k in BACKBONE_ARGS})
 
 
 def _constant(value: np.ndarray):

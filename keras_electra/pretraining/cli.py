@@ -61,7 +61,8 @@ def register(subparsers) -> None:
     pre.add_argument("--eval-batches", type=int, default=10)
     pre.add_argument("--strategy", default="auto", choices=["auto", "default", "mirrored", "multiworker", "tpu"])
     pre.add_argument("--init", help="continue pretraining from a checkpoint: Google TF1, Hugging Face "
-                     "ElectraForPreTraining dir, or a keras-electra convert/pretrain output")
+                     "ElectraForPreTraining dir, or a keras-electra convert/pretrain output; from an encoder "
+                     "alone (BERT, keras-hub, ElectraModel) the RTD head and the generator start fresh")
     pre.add_argument("--init-generator", help="the Hugging Face ElectraForMaskedLM dir that goes with --init")
     pre.add_argument("--two-stage-from", metavar="MLM_RUN",
                      help="the paper's two-stage training: a `--objective mlm` run's masked LM is the frozen "

@@ -341,9 +341,9 @@ def run_pretraining(options: PretrainingOptions, output_dir: str | Path, verbose
     elif options.init:
         from keras_electra.convert import init_pretrainer
 
-        init_pretrainer(pretrainer, options.init, options.init_generator)
+        report = init_pretrainer(pretrainer, options.init, options.init_generator)
         if verbose:
-            print(f"Initialised generator and discriminator from {options.init}")
+            print(f"Initialised from {options.init}: {report.summary()}")
     elif options.two_stage_from:
         init_two_stage(pretrainer, options.two_stage_from)
         if verbose:

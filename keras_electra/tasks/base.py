@@ -393,36 +393,35 @@ def float_logits(x):
 
 # ------------------------------------------------------------------- loading
 def load_pretrained_backbone(path: str | Path) -> tuple[ElectraBackbone, ElectraTokenizer]:
-    """(backbone, tokenizer) from a pretraining/convert output dir or a fine-tuned model dir."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"pretrained model directory not found: {path}")
-    candidates = [path / "discriminator", path] if path.is_dir() else [path.parent]
-    model_file = next((d / MODEL_FILE for d in candidates if (d / MODEL_FILE).is_file()), None)
-    if path.is_file() and path.suffix == ".keras":
-        model_file = path
-    if model_file is None:
-        raise CheckpointError(
-            f"no {MODEL_FILE} under {path} (expected {path}/discriminator/{MODEL_FILE} or {path}/{MODEL_FILE})"
-        )
-    tokenizer = load_tokenizer(model_file.parent, fallback=path if path.is_dir() else None)
-    import keras_electra.models  # noqa: F401  (registers the serialisable classes)
-    import keras_electra.models.discriminator  # noqa: F401
-    import keras_electra.models.generator  # noqa: F401
+    """(backbone, tokenizer) from any checkpoint `keras-electra convert` reads.
 
-    try:
-        model = keras.saving.load_model(model_file, compile=False)
-    except (ValueError, TypeError, OSError, KeyError) as err:
-        raise CheckpointError(f"cannot load {model_file}: {str(err).splitlines()[0]}") from None
-    backbone = getattr(model, "backbone", model)
-    if not isinstance(backbone, ElectraBackbone):
-        raise CheckpointError(f"{model_file} holds a {type(model).__name__}, not an ELECTRA discriminator or backbone")
-    if backbone.vocab_size != tokenizer.vocabulary_size:
-        raise CheckpointError(
-            f"{model_file} has a vocabulary of {backbone.vocab_size} but {tokenizer.vocabulary_size} tokens "
-            f"are in the vocab.txt beside it"
-        )
-    return backbone, tokenizer
+    A pretraining/convert output dir, a fine-tuned model dir, a TF1 checkpoint, a Hugging
+    Face directory (ELECTRA or BERT) or a keras-hub preset: all read by
+    `keras_electra.convert.read_checkpoint`, the one entry point. The encoder is the
+    discriminator's (a checkpoint holding only a generator gives the generator's).
+    """
+    from keras_electra.convert.api import load_backbone, read_checkpoint, tokenizer_from_checkpoint
+
+    path = Path(path)
+    if not path.exists() and not Path(f"{path}.index").exists():
+        raise CheckpointError(f"pretrained model directory not found: {path}")
+    checkpoint = read_checkpoint(path)
+    if checkpoint.model is not None:  # a keras-electra model: take its encoder as it is
+        backbone = getattr(checkpoint.model, "backbone", checkpoint.model)
+        if not isinstance(backbone, ElectraBackbone):
+            raise CheckpointError(f"{checkpoint.path} holds a {type(checkpoint.model).__name__}, not an ELECTRA "
+                                  "discriminator or backbone")
+        tokenizer = load_tokenizer(checkpoint.path, fallback=path if path.is_dir() else None)
+        if backbone.vocab_size != tokenizer.vocabulary_size:
+            raise CheckpointError(
+                f"{checkpoint.path} has a vocabulary of {backbone.vocab_size} but {tokenizer.vocabulary_size} "
+                f"tokens are in the vocab.txt beside it"
+            )
+        return backbone, tokenizer
+    tokenizer = tokenizer_from_checkpoint(checkpoint)
+    if tokenizer is None:
+        raise CheckpointError(f"{checkpoint.path} has no {VOCAB_FILE}; the checkpoint must come with its vocabulary")
+    return load_backbone(checkpoint), tokenizer
 
 
 def load_tokenizer(directory: Path, fallback: Path | None = None) -> ElectraTokenizer:

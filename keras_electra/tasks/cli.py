@@ -31,8 +31,9 @@ def register(subparsers) -> None:
                         "squad... (tfds.load; downloads what is not in --tfds-data-dir)")
     p.add_argument("--tfds-data-dir", metavar="DIR",
                    help="TFDS data directory (default: TFDS's, ~/tensorflow_datasets)")
-    p.add_argument("--init", required=True, metavar="MODEL_DIR|random",
-                   help="a pretrained model directory (pretrain/convert output), or 'random'")
+    p.add_argument("--init", required=True, metavar="CHECKPOINT|random",
+                   help="any checkpoint `convert` reads (pretrain/convert output, Hugging Face ELECTRA or BERT "
+                   "directory, TF1 checkpoint, keras-hub preset, or a name: `keras-electra models`), or 'random'")
     p.add_argument("--output", required=True, metavar="DIR", help="where the model, results and plots go")
     p.add_argument("--overwrite", action="store_true", help="replace the model already in --output")
     size = p.add_argument_group("model")
@@ -101,8 +102,10 @@ def register(subparsers) -> None:
     # ------------------------------------------------------------------ evaluate
     e = subparsers.add_parser("evaluate", help="score a fine-tuned model on a task's data",
                               description="Score a fine-tuned model directory on one split of a task's data.")
-    e.add_argument("--model", required=True, metavar="DIR", help="a directory written by `finetune`")
-    e.add_argument("--task", metavar="NAME", help="default: the task the model was trained on")
+    e.add_argument("--model", required=True, metavar="DIR",
+                   help="a directory written by `finetune`, or a fine-tuned Hugging Face ELECTRA task checkpoint")
+    e.add_argument("--task", metavar="NAME",
+                   help="default: the task the model was trained on (required for a Hugging Face checkpoint)")
     e.add_argument("--data", required=True, metavar="PATH", help="a data directory or file, or tfds:NAME[/CONFIG]")
     e.add_argument("--tfds-data-dir", metavar="DIR", help="TFDS data directory for --data tfds:NAME")
     e.add_argument("--split", default="dev", help="dev (default), test, ...")

@@ -525,8 +525,8 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
     spec = get_task(config.task)
     if config.init != "random":  # a name (HF id, keras-hub preset, TF1 release) -> a local path
         config = dataclasses.replace(config, init=resolve_optional(config.init))
-    if config.init != "random" and not Path(config.init).exists():
-        raise ElectraError(f"--init {config.init}: no such model directory (or pass --init random)")
+    if config.init != "random" and not Path(config.init).exists() and not Path(f"{config.init}.index").exists():
+        raise ElectraError(f"--init {config.init}: no such checkpoint (or pass --init random)")
     if config.model_overrides and config.init != "random":
         raise ElectraError(f"--config {', '.join(config.model_overrides)}: changes the network of --init random "
                            f"only; {config.init} brings its own")
@@ -619,37 +619,73 @@ def _finetune(config: FinetuneConfig, spec: TaskSpec, data: TaskData, output: Pa
 
 
 # ---------------------------------------------------------------------- loading
-def load_task(model_dir: str | Path) -> tuple[ElectraTask, dict[str, Any]]:
-    """A fine-tuned model directory → (task model with its preprocessor, task.json)."""
-    model_dir = Path(model_dir)
-    model_file = model_dir / MODEL_FILE
-    info_file = model_dir / TASK_FILE
-    if not model_file.is_file():
-        raise ElectraError(f"{model_dir}: no {MODEL_FILE} (a directory written by `keras-electra finetune`)")
+def load_task(model_dir: str | Path, task: str | None = None) -> tuple[ElectraTask, dict[str, Any]]:
+    """A fine-tuned model → (task model with its preprocessor, task.json or {}).
+
+    Read by `keras_electra.convert.read_checkpoint` (the one entry point): a directory
+    written by `keras-electra finetune`, or any checkpoint with a fine-tuned ELECTRA task
+    head (a Hugging Face `ElectraForSequenceClassification`, ...), which needs `task`.
+    """
+    from keras_electra.convert.api import read_checkpoint
+
+    runners()  # imports (and so registers) every task class
+    checkpoint = read_checkpoint(model_dir)
+    if checkpoint.model is None:
+        return _task_from_checkpoint(checkpoint, task), {}
+    model = checkpoint.model
     info: dict[str, Any] = {}
+    info_file = checkpoint.path / TASK_FILE
     if info_file.is_file():
         try:
             info = json.loads(info_file.read_text())
         except json.JSONDecodeError as err:
             raise ElectraError(f"{info_file} is not valid JSON: {err}") from None
-    runners()  # imports (and so registers) every task class
-
-    try:
-        model = keras.saving.load_model(model_file, compile=False)
-    except (ValueError, TypeError, KeyError, OSError) as err:
-        raise ElectraError(f"cannot load {model_file}: {str(err).splitlines()[0]}") from None
     if not isinstance(model, ElectraTask):
-        raise ElectraError(f"{model_file} is a {type(model).__name__}, not a fine-tuned task model")
+        raise ElectraError(f"{checkpoint.path / MODEL_FILE} is a {type(model).__name__}, not a fine-tuned task "
+                           f"model (fine-tune it first: keras-electra finetune --init {model_dir})")
     if model.preprocessor is None:
-        raise ElectraError(f"{model_file} has no preprocessor; it cannot take raw text")
+        raise ElectraError(f"{checkpoint.path / MODEL_FILE} has no preprocessor; it cannot take raw text")
     return model, info
+
+
+def _task_from_checkpoint(checkpoint, task: str | None) -> ElectraTask:
+    """A task model filled, head included, from a converted-format checkpoint with a fine-tuned head."""
+    from keras_electra.convert.api import _is_task, load_into, tokenizer_from_checkpoint
+
+    where = checkpoint.path
+    if not _is_task(checkpoint):
+        raise ElectraError(f"{where} holds no fine-tuned task head ({checkpoint.describe()}); fine-tune it first: "
+                           f"keras-electra finetune --init {where}")
+    if not task:
+        raise ElectraError(f"{where} is a {checkpoint.architecture or 'task'} checkpoint: name its task with --task")
+    spec = get_task(task)
+    tokenizer = tokenizer_from_checkpoint(checkpoint)
+    if tokenizer is None:
+        raise ElectraError(f"{where} has no vocab.txt; the checkpoint must come with its vocabulary")
+    labels = spec.labels and list(spec.labels)
+    id2label = checkpoint.raw_config.get("id2label") or {}
+    names = [str(id2label[k]) for k in sorted(id2label, key=int)]
+    if labels and names and sorted(names) == sorted(labels):
+        labels = names  # the checkpoint's own order
+    elif labels and names and len(names) != len(labels):
+        raise ElectraError(f"{where}: {len(names)} labels in config.json, but {spec.name} has {len(labels)}")
+    elif not labels and names:
+        labels = names  # a table task: the checkpoint's labels are the label set
+    # Generic LABEL_i names: the task's labels in id order (transformers' convention).
+    backbone = ElectraBackbone.from_electra_config(checkpoint.config, name="backbone")
+    head = "huggingface" if checkpoint.has("classifier/out_proj/") or checkpoint.has("sequence_summary/") else None
+    options = {**spec.options, **({"head": head} if head else {})}
+    seq_length = min(spec.seq_length, checkpoint.config.max_position_embeddings)
+    model = spec.runner.build_model(backbone, tokenizer, seq_length, labels, options)
+    load_into(model, checkpoint)
+    return model
 
 
 def evaluate(model_dir: str | Path, task: str | None, data: str, split: str = "dev",
              max_examples: int | None = None, batch_size: int = 32, seed: int = 0,
              table: TableSource | None = None, tfds_data_dir: str | None = None) -> dict[str, Any]:
     """Scores of a fine-tuned model on one split of a task's data (`data` may be "tfds:NAME")."""
-    model, info = load_task(model_dir)
+    model, info = load_task(model_dir, task)
     spec = get_task(task or info.get("task", ""))
     if spec.dataset is None:  # the training columns, unless the user gives others
         recorded = TableSource.recorded(model_dir) or TableSource()

@@ -328,9 +328,9 @@ def test_wrong_part_and_wrong_directory(hf_dirs, tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "electra"}))
     with pytest.raises(CheckpointError, match="has config.json but no weights: expected model.safetensors"):
         from_pretrained(tmp_path)
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "roberta"}))
     (tmp_path / "model.safetensors").write_bytes((disc_dir / "model.safetensors").read_bytes())
-    with pytest.raises(CheckpointError, match="describes a 'bert' model, not ELECTRA"):
+    with pytest.raises(CheckpointError, match="describes a 'roberta' model, not ELECTRA or BERT"):
         from_pretrained(tmp_path)
     empty = tmp_path / "empty"
     empty.mkdir()

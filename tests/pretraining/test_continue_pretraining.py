@@ -6,10 +6,12 @@ import json
 
 import keras
 import numpy as np
+import torch
+import transformers
 
 from keras_electra.cli import main
 from tests.conftest import NOVELS
-from tests.convert.fixtures import hf_config, hf_outputs, hf_pair, real_batch, save_hf
+from tests.convert.fixtures import hf_config, hf_kwargs, hf_outputs, hf_pair, make_hf, real_batch, save_hf
 
 
 def test_pretrain_init_from_hf_pair(tmp_path):
@@ -35,3 +37,28 @@ def test_pretrain_init_from_hf_pair(tmp_path):
     mine = ours.predict({k: batch[k] for k in ("token_ids", "segment_ids", "padding_mask")}, verbose=0)
     real = batch["padding_mask"] == 1
     assert np.abs(mine[real] - theirs[real]).max() < 0.05
+
+
+
+def test_pretrain_init_from_a_bert_encoder_starts_the_heads_and_generator_fresh(tmp_path, capsys):
+    config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                     intermediate_size=64, max_position_embeddings=128)
+    bert = make_hf(transformers.BertForMaskedLM, config, seed=11)
+    bert_dir = save_hf(bert, tmp_path / "bert")
+    output = tmp_path / "from-bert"
+    code = main(["pretrain", "--init", str(bert_dir), "--corpus", str(NOVELS / "Doyle_Hound_1902.txt"),
+                 "--steps", "2", "--batch-size", "4", "--seq-length", "32", "--learning-rate", "1e-5",
+                 "--warmup-steps", "0", "--eval-batches", "1", "--output", str(output)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "model parameters left newly initialised" in printed and "BertForMaskedLM" in printed
+    ours = keras.saving.load_model(output / "discriminator" / "model.keras")
+    assert ours.backbone.hidden_size == 32 and ours.backbone.embedding_size == 32
+    generator = keras.saving.load_model(output / "generator" / "model.keras")
+    assert generator.backbone.hidden_size == 8  # the default 1/4-size generator, not BERT's MLM head
+    batch = real_batch()
+    with torch.no_grad():
+        theirs = bert.bert(**hf_kwargs(batch)).last_hidden_state.numpy()
+    mine = np.asarray(ours.backbone({k: batch[k] for k in ("token_ids", "segment_ids", "padding_mask")}))
+    real = batch["padding_mask"] == 1
+    assert np.abs(mine[real] - theirs[real]).max() < 0.05  # two tiny steps from BERT's encoder
