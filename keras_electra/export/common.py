@@ -62,7 +62,8 @@ class ExportInfo:
     preprocessor: {"class_name", "config"} of the task preprocessor, without its tokenizer.
     tokenizer: {"lower_case", "strip_accents"}.
     decoding: task options the answers depend on (QA: n_best, max_answer_length,
-        null_score_threshold, allow_no_answer).
+        null_score_threshold, allow_no_answer, head, beam_size; an export without "head"
+        predates the "electra" QA head and has Hugging Face span logits).
     num_choices: multiple choice only.
     """
 
@@ -176,8 +177,7 @@ def export_info(model: keras.Model, task_json: dict | None = None, pair: bool | 
         config["seq_length"] = int(seq_length)
     decoding = {}
     if task_type == "question_answering":
-        decoding = {k: getattr(model, k) for k in ("n_best", "max_answer_length", "null_score_threshold",
-                                                   "allow_no_answer")}
+        decoding = dict(model.decoding)
     return ExportInfo(
         task_type=task_type,
         model_class=type(model).__name__,
