@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from keras_electra.errors import DataError
+from keras_electra.errors import DataError, ElectraError
 from keras_electra.layers.initializers import activation
 from keras_electra.models.backbone import ElectraBackbone
 from keras_electra.tasks import metrics as task_metrics
@@ -80,7 +80,7 @@ class ElectraQuestionAnswerer(ElectraTask):
     ) -> None:
         super().__init__(backbone, preprocessor, label_names, adversarial_epsilon, **kwargs)
         if head not in QA_HEADS:
-            raise ValueError(f"unknown question-answering head {head!r}; choose from {', '.join(QA_HEADS)}")
+            raise ElectraError(f"unknown question-answering head {head!r}; choose from {', '.join(QA_HEADS)}")
         self.head = head
         self.n_best = int(n_best)
         self.max_answer_length = int(max_answer_length)
@@ -95,7 +95,8 @@ class ElectraQuestionAnswerer(ElectraTask):
             self.qa_outputs.build((None, None, hidden))
         else:
             if preprocessor is not None and self.beam_size > preprocessor.seq_length:
-                raise ValueError(f"beam_size {self.beam_size} exceeds seq_length {preprocessor.seq_length}")
+                raise ElectraError(f"the QA beam_size {self.beam_size} exceeds seq_length {preprocessor.seq_length}: "
+                                   "raise --seq-length or use --head huggingface")
             # Official: tf.layers.dense without an initializer, i.e. glorot_uniform.
             dense = lambda units, name: keras.layers.Dense(units, name=name, dtype=policy)  # noqa: E731
             self.start_logits = dense(1, "qa_start_logits")

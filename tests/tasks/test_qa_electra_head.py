@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from keras_electra.data.readers import read_dataset
+from keras_electra.errors import ElectraError
 from keras_electra.pretraining.optimization import create_optimizer
 from keras_electra.tasks import metrics as task_metrics
 from keras_electra.tasks.base import MODEL_KEYS
@@ -259,6 +260,6 @@ def test_head_defaults_and_old_configs(en_tokenizer):
     for key in ("head", "beam_size", "answerable_weight"):
         config.pop(key)
     assert ElectraQuestionAnswerer.from_config(config).head == "huggingface"
-    with pytest.raises(ValueError, match="beam_size 80 exceeds seq_length 64"):
+    with pytest.raises(ElectraError, match="beam_size 80 exceeds seq_length 64"):
         ElectraQuestionAnswerer.from_backbone(backbone, en_tokenizer, 64, beam_size=80,
                                               preprocessor_kwargs={"max_query_length": 16})
