@@ -263,3 +263,13 @@ def test_head_defaults_and_old_configs(en_tokenizer):
     with pytest.raises(ElectraError, match="beam_size 80 exceeds seq_length 64"):
         ElectraQuestionAnswerer.from_backbone(backbone, en_tokenizer, 64, beam_size=80,
                                               preprocessor_kwargs={"max_query_length": 16})
+
+
+def test_electra_head_is_not_saved_as_a_hugging_face_qa_model(en_tokenizer, tmp_path):
+    from keras_electra.convert import save_huggingface
+    from keras_electra.errors import CheckpointError
+
+    model = ElectraQuestionAnswerer(tiny_backbone(en_tokenizer.vocabulary_size))
+    with pytest.raises(CheckpointError, match="no Hugging Face class"):
+        save_huggingface(model, tmp_path / "hf", architecture="ElectraForQuestionAnswering")
+    assert not (tmp_path / "hf").exists()
