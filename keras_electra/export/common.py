@@ -27,7 +27,7 @@ METADATA_NAME = "keras_electra"  # TFLite metadata entry / ONNX metadata key / S
 METADATA_FILE = "keras_electra.json"
 VOCAB_METADATA = "vocab.txt"
 LABELS_METADATA = "labels.txt"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this code reads; 2: QA exports of the "electra" head (beam outputs)
 MODEL_KEYS = ("token_ids", "segment_ids", "padding_mask")
 SERVING_SIGNATURE = "serving_default"
 IDS_SIGNATURE = "token_ids"
@@ -79,7 +79,7 @@ class ExportInfo:
     num_layers: int | None = None
     task: str | None = None
     source: str | None = None
-    format_version: int = FORMAT_VERSION
+    format_version: int = 1  # 1 unless the outputs need a newer reader (see export_info)
 
     @property
     def text_inputs(self) -> tuple[str, ...]:
@@ -107,7 +107,7 @@ class ExportInfo:
                    and f.name not in values]
         if missing:
             raise ExportError(f"{source}: export metadata lacks {', '.join(missing)}")
-        version = values.get("format_version", FORMAT_VERSION)
+        version = values.get("format_version", 1)
         if version > FORMAT_VERSION:
             raise ExportError(f"{source}: export metadata version {version} is newer than this keras_electra "
                               f"({FORMAT_VERSION}); upgrade keras_electra")
@@ -191,6 +191,8 @@ def export_info(model: keras.Model, task_json: dict | None = None, pair: bool | 
         num_layers=int(model.backbone.num_layers),
         task=task_json.get("task"),
         source=source,
+        # A reader older than the "electra" QA head would decode its beam as span logits: refuse instead.
+        format_version=2 if decoding.get("head") == "electra" else 1,
     )
 
 

@@ -33,6 +33,7 @@ def test_saved_model_decodes_the_beam_in_graph(qa_electra_saved_model, qa_electr
 
     model, info = load_for_export(qa_electra_dir)
     assert info.decoding["head"] == "electra" and info.decoding["beam_size"] == 20
+    assert info.format_version == 2  # readers older than the electra head refuse it instead of misdecoding
     questions, contexts = [q for q, _ in xquad_examples], [c for _, c in xquad_examples]
     expected = model.answer(questions, contexts)
     # Random weights answer some questions and not others: both branches of the null rule run.
