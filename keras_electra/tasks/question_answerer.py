@@ -1,5 +1,7 @@
-"""`ElectraQuestionAnswerer`: extractive QA with a start/end head, document stride, n-best
-spans, a maximum answer length and a no-answer threshold (SQuAD 2.0)."""
+"""`ElectraQuestionAnswerer`: extractive QA with a document stride, n-best spans, a maximum
+answer length and a no-answer threshold (SQuAD 2.0), on one of two heads: the official ELECTRA
+head (start-conditioned end logits decoded with a beam, answerability classifier) or Hugging
+Face's start/end head. `decode_answers` turns either head's outputs into answers."""
 
 from __future__ import annotations
 
