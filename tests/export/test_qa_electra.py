@@ -4,6 +4,7 @@ SavedModel, TFLite and ONNX; the in-graph decoding and every predictor give the 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from keras_electra.export.common import MODEL_KEYS
@@ -51,6 +52,7 @@ def test_saved_model_decodes_the_beam_in_graph(qa_electra_saved_model, qa_electr
     _same_beam(beam, np.asarray(model.predict(inputs, verbose=0)), 1e-4)
 
 
+@pytest.mark.slow
 def test_tflite_and_onnx_beam_parity(qa_electra_saved_model, qa_electra_dir, xquad_examples, export_root):
     from keras_electra.export.common import load_for_export
     from keras_electra.export.onnx import export_onnx, onnx_session, run_onnx
@@ -74,11 +76,10 @@ def test_tflite_and_onnx_beam_parity(qa_electra_saved_model, qa_electra_dir, xqu
         _close(predict_any(path, question=questions, context=context), reference)
 
 
+@pytest.mark.slow
 def test_quantised_tflite_keeps_the_beam_indices(qa_electra_saved_model, qa_electra_dir, xquad_examples, export_root):
     """float16 keeps the beam (indices are exact integers; near-ties may swap); full int8 is refused,
     because int8 activations turn the indices into non-integers (measured: ~5% of them survive)."""
-    import pytest
-
     from keras_electra.export.common import ExportError, load_for_export
     from keras_electra.export.tflite import export_tflite, load_interpreter, run_signature
     from keras_electra.tasks.question_answerer import unpack_beam
