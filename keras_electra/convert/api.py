@@ -367,7 +367,7 @@ def load_task(
     if "label_names" in accepted and "label_names" not in task_kwargs and _is_task(checkpoint) and id2label:
         task_kwargs["label_names"] = [id2label[k] for k in sorted(id2label, key=int)]
     if "head" in accepted and "head" not in task_kwargs and (
-        checkpoint.has("classifier/out_proj/") or checkpoint.has("sequence_summary/")
+        checkpoint.has("classifier/out_proj/") or checkpoint.has("sequence_summary/") or checkpoint.has("qa_outputs/")
     ):
         task_kwargs["head"] = "huggingface"
     backbone = ElectraBackbone.from_electra_config(checkpoint.config, name="backbone")

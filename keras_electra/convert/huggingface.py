@@ -593,6 +593,9 @@ def save_huggingface(
     if directory.exists() and any(directory.iterdir()) and not (directory / CONFIG_FILE).is_file():
         raise CheckpointError(f"{directory} exists and is not a model directory; choose an empty or new directory")
     architecture = architecture or _architecture_of(model)
+    if getattr(model, "task_type", None) == "question_answering" and getattr(model, "head", None) == "electra":
+        raise CheckpointError("the official ELECTRA QA head (head='electra') has no Hugging Face class; "
+                              "fine-tune with head='huggingface' to save an ElectraForQuestionAnswering")
     backbone = model if isinstance(model, ElectraBackbone) else model.backbone
     weights = model.canonical_weights()
     if isinstance(model, ElectraBackbone):

@@ -27,7 +27,7 @@ METADATA_NAME = "keras_electra"  # TFLite metadata entry / ONNX metadata key / S
 METADATA_FILE = "keras_electra.json"
 VOCAB_METADATA = "vocab.txt"
 LABELS_METADATA = "labels.txt"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this code reads; 2: QA exports of the "electra" head (beam outputs)
 MODEL_KEYS = ("token_ids", "segment_ids", "padding_mask")
 SERVING_SIGNATURE = "serving_default"
 IDS_SIGNATURE = "token_ids"
@@ -58,7 +58,8 @@ class ExportInfo:
     preprocessor: {"class_name", "config"} of the task preprocessor, without its tokenizer.
     tokenizer: {"lower_case", "strip_accents"}.
     decoding: task options the answers depend on (QA: n_best, max_answer_length,
-        null_score_threshold, allow_no_answer).
+        null_score_threshold, allow_no_answer, head, beam_size; an export without "head"
+        predates the "electra" QA head and has Hugging Face span logits).
     num_choices: multiple choice only.
     """
 
@@ -74,7 +75,7 @@ class ExportInfo:
     num_layers: int | None = None
     task: str | None = None
     source: str | None = None
-    format_version: int = FORMAT_VERSION
+    format_version: int = 1  # 1 unless the outputs need a newer reader (see export_info)
 
     @property
     def text_inputs(self) -> tuple[str, ...]:
@@ -102,7 +103,7 @@ class ExportInfo:
                    and f.name not in values]
         if missing:
             raise ExportError(f"{source}: export metadata lacks {', '.join(missing)}")
-        version = values.get("format_version", FORMAT_VERSION)
+        version = values.get("format_version", 1)
         if version > FORMAT_VERSION:
             raise ExportError(f"{source}: export metadata version {version} is newer than this keras_electra "
                               f"({FORMAT_VERSION}); upgrade keras_electra")
@@ -172,8 +173,7 @@ def export_info(model: keras.Model, task_json: dict | None = None, pair: bool | 
         config["seq_length"] = int(seq_length)
     decoding = {}
     if task_type == "question_answering":
-        decoding = {k: getattr(model, k) for k in ("n_best", "max_answer_length", "null_score_threshold",
-                                                   "allow_no_answer")}
+        decoding = dict(model.decoding)
     return ExportInfo(
         task_type=task_type,
         model_class=type(model).__name__,
@@ -187,6 +187,8 @@ def export_info(model: keras.Model, task_json: dict | None = None, pair: bool | 
         num_layers=int(model.backbone.num_layers),
         task=task_json.get("task"),
         source=source,
+        # A reader older than the "electra" QA head would decode its beam as span logits: refuse instead.
+        format_version=2 if decoding.get("head") == "electra" else 1,
     )
 
 

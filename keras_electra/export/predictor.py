@@ -321,16 +321,12 @@ class Predictor:
         texts = [str(t) for t in texts]
         task = info.task_type
         if task == "question_answering":
-            from keras_electra.tasks.question_answerer import best_answers, encode_windows
+            from keras_electra.tasks.question_answerer import decode_answers, encode_windows
 
             questions = qa_questions(question, texts, context)
             contexts = [context] * len(questions)
             encoded = encode_windows(self.preprocessor, questions, contexts, batch_size)
-            logits = self.logits(encoded, batch_size)
-            options = info.decoding
-            threshold = options["null_score_threshold"] if options.get("allow_no_answer") else None
-            answers = best_answers(contexts, logits, encoded, options["n_best"], options["max_answer_length"],
-                                   threshold)
+            answers = decode_answers(contexts, self.logits(encoded, batch_size), encoded, info.decoding)
             return qa_results(questions, context, answers)
         if task == "multiple_choice":
             q, options, padded = choice_inputs(context, question, choices or texts, info.num_choices)

@@ -161,36 +161,23 @@ class ElectraServingModule(tf.Module):
     def _answer(self, question, context):
         """The best span per (question, context) over all document windows, in the graph.
 
-        Mirrors `tasks.question_answerer.best_answers`: the n-best starts and ends of each
-        window, inside the context, start ≤ end, at most `max_answer_length` tokens, the
-        start scored only in the window where it has maximal context; the no-answer rule
-        when `allow_no_answer` is set.
+        Mirrors `tasks.question_answerer.decode_answers`: candidates inside the context,
+        start ≤ end, at most `max_answer_length` tokens, the start scored only in the window
+        where it has maximal context; for the "huggingface" head the n-best starts and ends of
+        each window, for the "electra" head each beam start with its beam ends; the head's
+        no-answer rule when `allow_no_answer` is set.
         """
         options = self.info.decoding
         packed = self.preprocessor.encode(question, context)
-        logits = self.logits(packed)
-        start_logits, end_logits = logits[:, :, 0], logits[:, :, 1]
+        outputs = self.logits(packed)
         example = packed["example_index"]
         ctx = packed["context_token_index"]
         num_examples = tf.shape(question)[0]
-        length = tf.shape(ctx)[1]
         valid = ctx >= 0
-
-        k = tf.minimum(options["n_best"], length)
-        top_starts = tf.reduce_max(tf.one_hot(tf.math.top_k(start_logits, k).indices, length), axis=1) > 0
-        top_ends = tf.reduce_max(tf.one_hot(tf.math.top_k(end_logits, k).indices, length), axis=1) > 0
         is_max = _max_context(example, ctx, valid)
-        start_ok = top_starts & valid & is_max
-        end_ok = top_ends & valid
-        positions = tf.range(length)
-        span = positions[None, :] - positions[:, None]  # e - s, [L(start), L(end)]
-        span_ok = (span >= 0) & (span < options["max_answer_length"])
-        allowed = start_ok[:, :, None] & end_ok[:, None, :] & span_ok[None]
-        scores = tf.where(allowed, start_logits[:, :, None] + end_logits[:, None, :], NEG_INF)
-        flat = tf.reshape(scores, [tf.shape(scores)[0], -1])
-        best_flat = tf.argmax(flat, axis=-1, output_type=tf.int32)
-        row_score = tf.reduce_max(flat, axis=-1)
-        best_start, best_end = best_flat // length, best_flat % length
+        electra = options.get("head", "huggingface") == "electra"
+        window_best = _electra_window_best if electra else _span_window_best
+        row_score, best_start, best_end, row_null = window_best(outputs, valid, is_max, options)
 
         example_score = tf.math.unsorted_segment_max(row_score, example, num_examples)
         rows = tf.range(tf.shape(example)[0])
@@ -203,17 +190,61 @@ class ElectraServingModule(tf.Module):
         e = tf.gather(best_end, best_row)
         start_char = tf.gather_nd(packed["char_start"], tf.stack([best_row, s], axis=1))
         end_char = tf.gather_nd(packed["char_end"], tf.stack([best_row, e], axis=1))
-        null_score = tf.math.unsorted_segment_min(start_logits[:, 0] + end_logits[:, 0], example, num_examples)
+        null_score = tf.math.unsorted_segment_min(row_null, example, num_examples)
         answered = has_answer
         score = tf.where(has_answer, example_score, NEG_INF)
         if options.get("allow_no_answer"):
-            answered = has_answer & (null_score - example_score <= options["null_score_threshold"])
+            # "electra": the answerability logit itself; "huggingface": null score − best span score.
+            diff = null_score if electra else null_score - example_score
+            answered = has_answer & (diff <= options["null_score_threshold"])
             score = tf.where(answered, example_score, null_score)
         start_char = tf.where(answered, start_char, -1)
         end_char = tf.where(answered, end_char, -1)
         text = tf.strings.substr(context, tf.maximum(start_char, 0), tf.maximum(end_char - start_char, 0),
                                  unit="UTF8_CHAR")
         return {"answer": tf.where(answered, text, ""), "start": start_char, "end": end_char, "score": score}
+
+
+def _span_window_best(logits, valid, is_max, options):
+    """Hugging Face head: (best span score, its start, its end, null score) per window from
+    start/end logits [N, L, 2]: the n-best starts × the n-best ends."""
+    start_logits, end_logits = logits[:, :, 0], logits[:, :, 1]
+    length = tf.shape(valid)[1]
+    k = tf.minimum(options["n_best"], length)
+    top_starts = tf.reduce_max(tf.one_hot(tf.math.top_k(start_logits, k).indices, length), axis=1) > 0
+    top_ends = tf.reduce_max(tf.one_hot(tf.math.top_k(end_logits, k).indices, length), axis=1) > 0
+    start_ok = top_starts & valid & is_max
+    end_ok = top_ends & valid
+    positions = tf.range(length)
+    span = positions[None, :] - positions[:, None]  # e - s, [L(start), L(end)]
+    span_ok = (span >= 0) & (span < options["max_answer_length"])
+    allowed = start_ok[:, :, None] & end_ok[:, None, :] & span_ok[None]
+    scores = tf.where(allowed, start_logits[:, :, None] + end_logits[:, None, :], NEG_INF)
+    flat = tf.reshape(scores, [tf.shape(scores)[0], -1])
+    best_flat = tf.argmax(flat, axis=-1, output_type=tf.int32)
+    return (tf.reduce_max(flat, axis=-1), best_flat // length, best_flat % length,
+            start_logits[:, 0] + end_logits[:, 0])
+
+
+def _electra_window_best(beam, valid, is_max, options):
+    """ELECTRA head: the same per window from its beam [N, K, 2K+3] (`unpack_beam`): each
+    beam start (not [CLS]) with each of its beam ends; the null score is the answerability logit."""
+    k = tf.shape(beam)[1]
+    n = tf.shape(beam)[0]
+    start_log_probs = beam[:, :, 0]
+    starts = tf.cast(tf.round(beam[:, :, 1]), tf.int32)  # [N, K]
+    end_log_probs = beam[:, :, 2:2 + k]
+    ends = tf.cast(tf.round(beam[:, :, 2 + k:2 + 2 * k]), tf.int32)  # [N, K, K]
+    start_ok = tf.gather(valid & is_max, starts, batch_dims=1) & (starts > 0)
+    end_ok = tf.reshape(tf.gather(valid, tf.reshape(ends, [n, -1]), batch_dims=1), [n, k, k])
+    span = ends - starts[:, :, None]
+    allowed = start_ok[:, :, None] & end_ok & (span >= 0) & (span < options["max_answer_length"])
+    scores = tf.where(allowed, start_log_probs[:, :, None] + end_log_probs, NEG_INF)
+    flat = tf.reshape(scores, [n, -1])
+    best_flat = tf.argmax(flat, axis=-1, output_type=tf.int32)
+    best_start = tf.gather(starts, best_flat // k, batch_dims=1)
+    best_end = tf.gather(tf.reshape(ends, [n, -1]), best_flat, batch_dims=1)
+    return tf.reduce_max(flat, axis=-1), best_start, best_end, beam[:, 0, 2 + 2 * k]
 
 
 def _max_context(example, ctx, valid):

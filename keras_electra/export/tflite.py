@@ -313,6 +313,10 @@ def export_tflite(
             model, preprocessor, info = prepare_model(model_or_path, pair, max_seq_len, keep_layers)
             vocabulary = preprocessor.tokenizer.vocabulary
             saved = export_token_ids_saved_model(model, info, Path(tmp) / "saved")
+        if quantize == "int8" and info.decoding.get("head") == "electra":
+            # Measured: int8 activations turn the beam's token indices into non-integers (wrong spans).
+            raise ExportError("int8 quantisation breaks the ELECTRA QA head's beam (its token indices): use "
+                              "--quantize none, float16 or dynamic")
         if quantize == "int8" and calibration_inputs is None and calibration_texts is not None:
             from keras_electra.export.common import rebuild_preprocessor
             from keras_electra.export.predictor import encode_texts

@@ -44,8 +44,9 @@ def register(subparsers) -> None:
     size.add_argument("--config", action="append", metavar="KEY=VALUE",
                       help="change one ElectraConfig field of the --init random network, e.g. --config num_layers=4")
     size.add_argument("--head", choices=("electra", "huggingface"), default="electra",
-                      help="classification head: the paper's (default) or Hugging Face's")
-    size.add_argument("--seq-length", type=int, metavar="L", help="tokens per example (default: the task's)")
+                      help="task head (classifiers and QA): the paper's/official code's (default) or Hugging Face's")
+    size.add_argument("--seq-length", type=int, metavar="L",
+                      help="tokens per example (default: the task's; QA 384, the official QA config uses 512)")
     opt = p.add_argument_group("recipe (defaults: the paper's)")
     opt.add_argument("--epochs", type=int, metavar="N", help="default: 3; 10 for STS-B; 2 for SQuAD")
     opt.add_argument("--batch-size", type=int, default=32, metavar="N")
@@ -93,7 +94,9 @@ def register(subparsers) -> None:
     task.add_argument("--max-answer-length", type=int, metavar="N", help="QA: answer tokens at most (default 30)")
     task.add_argument("--n-best", type=int, metavar="N", help="QA: candidates per window (default 20)")
     task.add_argument("--allow-no-answer", action="store_true", help="QA: SQuAD 2.0 style no-answer prediction")
-    task.add_argument("--null-score-threshold", type=float, metavar="X", help="QA: no-answer threshold (default 0)")
+    task.add_argument("--null-score-threshold", type=float, metavar="X",
+                      help="QA: no-answer threshold (default: -2.75 on the answerability logit with --head electra, "
+                      "official; 0 on null minus best span score with --head huggingface)")
     task.add_argument("--pooling", choices=("cls", "entity_start"), help="relations: default entity_start")
     task.add_argument("--num-choices", type=int, metavar="N", help="multiple choice: choices per question")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")

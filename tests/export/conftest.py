@@ -2,8 +2,8 @@
 
 Conversion is slow, so every artefact is a session fixture: a 2-layer classifier fine-tuned
 on 4,000 real SST-2 sentences (it must clearly beat chance for the int8 checks to mean
-anything), a 1-layer CoNLL-2003 tagger fine-tuned on real sentences, and a random-init QA
-model (for the in-graph span decoding, where only parity matters).
+anything), a 1-layer CoNLL-2003 tagger fine-tuned on real sentences, and random-init QA
+models with either head (for the in-graph span decoding, where only parity matters).
 """
 
 from __future__ import annotations
@@ -106,10 +106,10 @@ def conll_dir(export_root) -> Path:
     return _save(model, tokenizer, directory, "conll2003", [CONLL / "train.txt"])
 
 
-@pytest.fixture(scope="session")
-def qa_dir(export_root) -> Path:
-    """A random-init QA model: the span decoding parity needs no training."""
-    directory, cached = _model_dir(export_root, "qa-model")
+def _random_qa(export_root: Path, name: str, head: str, tune=None, **kwargs) -> Path:
+    """A random-init QA model with `head`: the span decoding parity needs no training.
+    `tune(model)` may adjust it before it is saved."""
+    directory, cached = _model_dir(export_root, name)
     if cached:
         return directory
     import keras
@@ -124,8 +124,31 @@ def qa_dir(export_root) -> Path:
     config = ElectraConfig.from_preset("tiny", vocab_size=tokenizer.vocabulary_size, num_layers=1)
     model = ElectraQuestionAnswerer.from_backbone(
         ElectraBackbone.from_electra_config(config, name="backbone"), tokenizer, QA_SEQ,
-        preprocessor_kwargs={"doc_stride": 16, "max_query_length": 16}, max_answer_length=12)
+        preprocessor_kwargs={"doc_stride": 16, "max_query_length": 16}, max_answer_length=12, head=head, **kwargs)
+    if tune is not None:
+        tune(model)
     return _save(model, tokenizer, directory, "xquad", [XQUAD])
+
+
+@pytest.fixture(scope="session")
+def qa_dir(export_root) -> Path:
+    """The Hugging Face QA head (converted `ElectraForQuestionAnswering` models)."""
+    return _random_qa(export_root, "qa-model", "huggingface")
+
+
+@pytest.fixture(scope="session")
+def qa_electra_dir(export_root, xquad_examples) -> Path:
+    """The official ELECTRA QA head (beam decoding, answerability classifier), SQuAD 2.0 decoding
+    on, its no-answer threshold between the random answerability logits of `xquad_examples`
+    (so that the decoding tests see answered and unanswered questions)."""
+
+    def split_nulls(model) -> None:
+        model.allow_no_answer = False
+        nulls = sorted({a["null_score_diff"] for a in model.answer(*zip(*xquad_examples))})
+        model.allow_no_answer = True
+        model.null_score_threshold = float(np.mean(nulls[len(nulls) // 2 - 1:len(nulls) // 2 + 1]))
+
+    return _random_qa(export_root, "qa-electra-model", "electra", tune=split_nulls)
 
 
 # ----------------------------------------------------------------- real inputs
@@ -210,6 +233,13 @@ def qa_saved_model(qa_dir, export_root) -> Path:
     from keras_electra.export.saved_model import export_saved_model
 
     return export_saved_model(qa_dir, export_root / "serving" / "xquad")
+
+
+@pytest.fixture(scope="session")
+def qa_electra_saved_model(qa_electra_dir, export_root) -> Path:
+    from keras_electra.export.saved_model import export_saved_model
+
+    return export_saved_model(qa_electra_dir, export_root / "serving" / "xquad-electra")
 
 
 @pytest.fixture(scope="session")

@@ -40,7 +40,7 @@ def _build(kind: str, tokenizer, head: str = "electra"):
         model = ElectraTokenClassifier.from_backbone(backbone, tokenizer, 32, num_classes=9)
         return model, model.preprocessor(tf.constant(_sentences()))
     if kind == "qa":
-        model = ElectraQuestionAnswerer.from_backbone(backbone, tokenizer, 64,
+        model = ElectraQuestionAnswerer.from_backbone(backbone, tokenizer, 64, head=head,
                                                       preprocessor_kwargs={"max_query_length": 16})
         ex = read_dataset("xquad", SHARED_DATA, "test")[:2]
         x, _ = model.preprocessor((tf.constant([e.question for e in ex]), tf.constant([e.context for e in ex])),
@@ -60,8 +60,8 @@ def _build(kind: str, tokenizer, head: str = "electra"):
 
 
 CASES = [("classifier", "electra"), ("classifier", "huggingface"), ("regressor", "electra"), ("token", "electra"),
-         ("qa", "electra"), ("choice", "electra"), ("choice", "huggingface"), ("relation", "electra"),
-         ("relation", "huggingface")]
+         ("qa", "electra"), ("qa", "huggingface"), ("choice", "electra"), ("choice", "huggingface"),
+         ("relation", "electra"), ("relation", "huggingface")]
 
 
 @pytest.mark.parametrize("kind,head", CASES)
@@ -84,7 +84,12 @@ HEAD_NAMES = {
     ("classifier", "huggingface"): {"classifier/dense/kernel": (128, 128), "classifier/dense/bias": (128,),
                                     "classifier/out_proj/kernel": (128, 3), "classifier/out_proj/bias": (3,)},
     ("token", "electra"): {"classifier/kernel": (128, 9), "classifier/bias": (9,)},
-    ("qa", "electra"): {"qa_outputs/kernel": (128, 2), "qa_outputs/bias": (2,)},
+    ("qa", "huggingface"): {"qa_outputs/kernel": (128, 2), "qa_outputs/bias": (2,)},
+    ("qa", "electra"): {"qa/start_logits/kernel": (128, 1), "qa/start_logits/bias": (1,),
+                        "qa/end_hidden/kernel": (256, 512), "qa/end_hidden/bias": (512,),
+                        "qa/end_logits/kernel": (512, 1), "qa/end_logits/bias": (1,),
+                        "qa/answerable_hidden/kernel": (256, 512), "qa/answerable_hidden/bias": (512,),
+                        "qa/answerable_logits/kernel": (512, 1), "qa/answerable_logits/bias": (1,)},
     ("choice", "electra"): {"classifier/kernel": (128, 1), "classifier/bias": (1,)},
     ("choice", "huggingface"): {"sequence_summary/summary/kernel": (128, 128), "sequence_summary/summary/bias": (128,),
                                 "classifier/kernel": (128, 1), "classifier/bias": (1,)},
