@@ -127,27 +127,37 @@ class ElectraAdamW(keras.optimizers.Adam):
         return config
 
 
-def layer_depth(path: str, num_layers: int) -> int:
-    """Depth of a variable for layer-wise decay: embeddings 0, block i → i+1, heads num_layers+1."""
+def layer_depth(path: str, num_layers: int, legacy: bool = False) -> int:
+    """Depth of a variable for layer-wise decay: embeddings (and their projection) 0, block i → i+1,
+    everything else (the task head) num_layers+1, or num_layers+2 with `legacy` (the official
+    `task_specific/` depth)."""
     if "embeddings" in path:
         return 0
     match = re.search(r"(?:^|/)layer_(\d+)/", path)
     if match:
         return int(match.group(1)) + 1
-    return num_layers + 1
+    return num_layers + (2 if legacy else 1)
 
 
 def layerwise_lr_multipliers(
     variables: Iterable[keras.Variable], num_layers: int, decay: float, legacy_off_by_one: bool = False
 ) -> dict[str, float]:
-    """LR factor per variable path: decay ** (num_layers + 1 − depth).
+    """LR factor per variable path: decay ** (top − depth).
 
-    The task head gets 1, the top block `decay`, the embeddings `decay ** (num_layers + 1)`.
-    The official code uses `num_layers + 2` (its issue #51), so even its head is
-    decayed once; `legacy_off_by_one=True` reproduces that.
+    Default: top = num_layers + 1, so the task head gets 1, the top block `decay`, block i
+    `decay ** (num_layers − i)` and the embeddings `decay ** (num_layers + 1)`.
+
+    `legacy_off_by_one=True` reproduces the official `_get_layer_lrs` exactly
+    (google-research/electra `model/optimization.py`, its issue #51): top = num_layers + 2 and
+    the head (`task_specific/`) sits at depth num_layers + 2, so the head still gets the full
+    LR but there is a gap below it: the top block gets `decay ** 2`, block i
+    `decay ** (num_layers + 1 − i)` and the embeddings `decay ** (num_layers + 2)`.
     """
     top = num_layers + (2 if legacy_off_by_one else 1)
-    return {var.path: float(decay ** (top - layer_depth(var.path, num_layers))) for var in variables}
+    return {
+        var.path: float(decay ** (top - layer_depth(var.path, num_layers, legacy_off_by_one)))
+        for var in variables
+    }
 
 
 def create_optimizer(

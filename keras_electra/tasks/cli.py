@@ -45,7 +45,8 @@ def register(subparsers) -> None:
     opt.add_argument("--learning-rate", type=float, metavar="X", help="default 3e-4 Small/tiny, 1e-4 Base, 5e-5 Large")
     opt.add_argument("--layerwise-lr-decay", type=float, metavar="X", help="default 0.8 (0.9 Large)")
     opt.add_argument("--legacy-layerwise-decay", action="store_true",
-                     help="reproduce the official off-by-one layer-wise decay (google-research/electra#51)")
+                     help="the official code's layer-wise depths exactly (google-research/electra#51): head x1, "
+                     "top block x decay^2 ... embeddings x decay^(n+2); default: the gap closed (top block x decay)")
     opt.add_argument("--warmup-fraction", type=float, default=0.1, metavar="X")
     opt.add_argument("--weight-decay", type=float, default=0.0, metavar="X")
     opt.add_argument("--dropout", type=float, default=0.1, metavar="X")

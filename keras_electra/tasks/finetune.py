@@ -1,7 +1,8 @@
 """The paper's fine-tuning recipe, as defaults of one function: `finetune(FinetuneConfig(...))`.
 
 - LR 3e-4 Small (and tiny), 1e-4 Base, 5e-5 Large; layer-wise LR decay 0.8 (0.9 Large)
-  with the official off-by-one fixed (`legacy_layerwise_decay=True` reproduces it).
+  with the official off-by-one fixed: head ×1, top block ×decay; `legacy_layerwise_decay=True`
+  reproduces the official depths (head ×1, top block ×decay², embeddings ×decay^(n+2)).
 - AdamW, ε 1e-6, weight decay 0, global-norm clipping 1.0; 10% linear warm-up then
   linear decay; batch 32; dropout 0.1.
 - Epochs from the task registry (3; 10 for STS-B; 2 for SQuAD).
