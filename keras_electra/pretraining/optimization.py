@@ -54,7 +54,8 @@ class ElectraAdamW(keras.optimizers.Adam):
 
     - `weight_decay_rate` is applied as `param -= lr · (update + wd · param)`, like the
       official `AdamWeightDecayOptimizer`, skipping `no_decay_patterns`.
-    - `bias_correction=False` reproduces the official optimiser, which has none.
+    - `bias_correction=False` (the default) is the official optimiser, which has none;
+      `True` divides the moments by (1 − β^t) like Keras/PyTorch Adam (larger early steps).
     - `lr_multipliers` maps a variable path to a factor on its learning rate (weight
       decay included), which is how layer-wise LR decay is applied.
     """
@@ -66,7 +67,7 @@ class ElectraAdamW(keras.optimizers.Adam):
         beta_1: float = 0.9,
         beta_2: float = 0.999,
         epsilon: float = 1e-6,
-        bias_correction: bool = True,
+        bias_correction: bool = False,
         no_decay_patterns: Iterable[str] = NO_DECAY_PATTERNS,
         lr_multipliers: dict[str, float] | None = None,
         global_clipnorm: float | None = 1.0,
@@ -166,7 +167,7 @@ def create_optimizer(
     warmup_steps: int,
     weight_decay_rate: float = 0.01,
     epsilon: float = 1e-6,
-    bias_correction: bool = True,
+    bias_correction: bool = False,
     clip_norm: float | None = 1.0,
     lr_multipliers: dict[str, float] | None = None,
 ) -> ElectraAdamW:

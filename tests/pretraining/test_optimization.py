@@ -36,17 +36,18 @@ def _one_step(optimizer, names=("dense/kernel", "LayerNorm/gamma", "dense/bias")
 
 def test_weight_decay_is_decoupled_and_skips_layernorm_and_bias():
     lr, wd = 0.1, 0.01
-    kernel, gamma, bias = _one_step(ElectraAdamW(lr, weight_decay_rate=wd, global_clipnorm=None))
+    kernel, gamma, bias = _one_step(ElectraAdamW(lr, weight_decay_rate=wd, global_clipnorm=None,
+                                                 bias_correction=True))
     adam_update = 1.0  # m_hat / sqrt(v_hat) for a constant gradient, bias-corrected, ≈ 1
     assert gamma == pytest.approx(2.0 - lr * adam_update, abs=1e-5)
     assert bias == pytest.approx(gamma)
     assert kernel == pytest.approx(2.0 - lr * (adam_update + wd * 2.0), abs=1e-5)
 
 
-def test_without_bias_correction_like_the_official_optimizer():
+def test_without_bias_correction_by_default_like_the_official_optimizer():
     lr = 0.1
-    (kernel,) = _one_step(ElectraAdamW(lr, weight_decay_rate=0.0, bias_correction=False, global_clipnorm=None),
-                          names=("dense/kernel",))
+    assert create_optimizer(0.1, 100, 0).bias_correction is False
+    (kernel,) = _one_step(ElectraAdamW(lr, weight_decay_rate=0.0, global_clipnorm=None), names=("dense/kernel",))
     m, v = 0.1 * 0.5, 0.001 * 0.25  # first-step moments with beta1 0.9, beta2 0.999
     assert kernel == pytest.approx(2.0 - lr * m / (np.sqrt(v) + 1e-6), rel=1e-5)
 
@@ -114,7 +115,8 @@ def test_legacy_layerwise_decay_is_the_official_formula(n_layers, decay):
 
 def test_lr_multipliers_scale_the_update():
     var = keras.Variable(np.full((3,), 2.0, "float32"), name="kernel")
-    optimizer = ElectraAdamW(0.1, weight_decay_rate=0.0, global_clipnorm=None, lr_multipliers={var.path: 0.5})
+    optimizer = ElectraAdamW(0.1, weight_decay_rate=0.0, global_clipnorm=None, lr_multipliers={var.path: 0.5},
+                             bias_correction=True)
     optimizer.build([var])
     optimizer.apply_gradients([(np.full((3,), 0.5, "float32"), var)])
     assert float(var.numpy()[0]) == pytest.approx(2.0 - 0.05, abs=1e-5)
