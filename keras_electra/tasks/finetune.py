@@ -528,10 +528,9 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
         # The paper reports the median over seeds; the saved model is the median run's (the lower
         # median for an even number of seeds), not a dev-selected one.
         order = sorted(range(len(runs)), key=lambda i: dev_values[i])
-        kept_run = runs[order[(len(runs) - 1) // 2]]
+        best_run = runs[order[(len(runs) - 1) // 2]]
     else:
-        kept_run = max(runs, key=lambda r: r["result"]["dev"][metric])
-    best_run = kept_run
+        best_run = max(runs, key=lambda r: r["result"]["dev"][metric])
     model, tokenizer = best_run["model"], best_run["tokenizer"]
     results: dict[str, Any] = {
         "task": spec.name,
