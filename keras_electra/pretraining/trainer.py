@@ -66,6 +66,10 @@ class PretrainingOptions:
     two_stage_from: str | None = None
     model_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
     tfds_data_dir: str | None = None  # TensorFlow Datasets directory for `tfds:NAME` sources
+    # Deviations from the official code, off by default: Adam's bias correction (the official
+    # optimiser has none) and masked positions drawn without replacement (official: with).
+    adam_bias_correction: bool = False
+    mask_sampling: str = "without_replacement"
 
     def resolved(self) -> PretrainingOptions:
         """Fill unset values from the preset's pretraining recipe."""
@@ -192,6 +196,7 @@ def build_pretrainer(options: PretrainingOptions, tokenizer: ElectraTokenizer) -
         untied_generator_embeddings=bool(options.two_stage_from),
         train_generator=not options.two_stage_from,
         seed=options.seed,
+        mask_sampling=options.mask_sampling,
         dtype=options.mixed_precision,
     )
     pretrainer.build()
@@ -324,7 +329,8 @@ def run_pretraining(options: PretrainingOptions, output_dir: str | Path, verbose
     jit_compile = resolve_jit_compile(options.jit_compile) and replicas == 1
     with strategy.scope():
         pretrainer = build_pretrainer(options, tokenizer)
-        optimizer = create_optimizer(options.learning_rate, options.steps, options.warmup_steps)
+        optimizer = create_optimizer(options.learning_rate, options.steps, options.warmup_steps,
+                                     bias_correction=options.adam_bias_correction)
         pretrainer.compile(optimizer=optimizer, jit_compile=jit_compile)
         optimizer.build(pretrainer.trainable_variables)
 
@@ -388,6 +394,9 @@ def run_pretraining(options: PretrainingOptions, output_dir: str | Path, verbose
         "seconds_this_run": round(elapsed, 2),
         "tokens_per_second": round(max(remaining, 0) * options.batch_size * options.seq_length / elapsed, 1)
         if elapsed else None,
+        "adam_bias_correction": options.adam_bias_correction,
+        "mask_sampling": options.mask_sampling,
+        "default_initializer": pretrainer.config.default_initializer,
         "before": before,
         "after": after,
     }
