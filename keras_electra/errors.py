@@ -37,3 +37,7 @@ class NetworkError(ElectraError):
 
 class ChecksumError(CheckpointError):
     """A download's sha256 differs from its pin; the message names both hashes."""
+
+
+class OutputError(ElectraError):
+    """An output path cannot be written: busy (another run holds it), unwritable, or the wrong kind."""

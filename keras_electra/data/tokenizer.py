@@ -16,7 +16,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from keras_electra.errors import VocabularyError
-from keras_electra.utils.io import atomic_file
+from keras_electra.utils.io import atomic_file, read_json
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 REQUIRED_TOKENS = (PAD, UNK, CLS, SEP, MASK)
@@ -227,7 +227,9 @@ class ElectraTokenizer(keras.layers.Layer):
         settings = {}
         config_path = directory / TOKENIZER_CONFIG_FILE
         if config_path.is_file():
-            settings = json.loads(config_path.read_text())
+            settings = read_json(config_path)
+            if not isinstance(settings, dict) or set(settings) - {"lower_case", "strip_accents"}:
+                raise VocabularyError(f"{config_path}: expected {{\"lower_case\": ..., \"strip_accents\": ...}}")
         settings.update(overrides)
         return cls(load_vocabulary(directory), **settings)
 

@@ -40,7 +40,7 @@ from keras_electra.tasks.base import MODEL_FILE, ElectraTask, load_pretrained_ba
 from keras_electra.tasks.peft import apply_peft, has_lora, merge_lora, trainable_summary
 from keras_electra.tasks.registry import TableSource, TaskSpec, get_task, read_split, runners, table_labels
 from keras_electra.utils.devices import resolve_jit_compile
-from keras_electra.utils.io import atomic_file, write_json
+from keras_electra.utils.io import atomic_file, output_lock, write_json
 
 TASK_FILE = "task.json"
 RESULTS_FILE = "results.json"
@@ -463,7 +463,15 @@ def plot_curves(path: Path, run: dict[str, Any], metric: str, title: str) -> Non
 
 
 def finetune(config: FinetuneConfig) -> dict[str, Any]:
-    """Fine-tune, evaluate and save; returns the content of `results.json`."""
+    """Fine-tune, evaluate and save; returns the content of `results.json`.
+
+    One run per output directory: a second run on the same `--output` stops at once.
+    """
+    with output_lock(config.output):
+        return _finetune(config)
+
+
+def _finetune(config: FinetuneConfig) -> dict[str, Any]:
     spec = get_task(config.task)
     if config.init != "random":  # a name (HF id, keras-hub preset, TF1 release) -> a local path
         config = dataclasses.replace(config, init=resolve_optional(config.init))
