@@ -367,14 +367,17 @@ def load_pretrained_backbone(path: str | Path) -> tuple[ElectraBackbone, Electra
             f"no {MODEL_FILE} under {path} (expected {path}/discriminator/{MODEL_FILE} or {path}/{MODEL_FILE})"
         )
     tokenizer = load_tokenizer(model_file.parent, fallback=path if path.is_dir() else None)
+    config_file = model_file.parent / "config.json"
+    if config_file.is_file():  # validated as on every other load path (convert, pretrain --init)
+        from keras_electra.convert.common import parse_config, read_json
+
+        parse_config(read_json(config_file), source=str(config_file))
     import keras_electra.models  # noqa: F401  (registers the serialisable classes)
     import keras_electra.models.discriminator  # noqa: F401
     import keras_electra.models.generator  # noqa: F401
+    from keras_electra.saving import load_keras_file
 
-    try:
-        model = keras.saving.load_model(model_file, compile=False)
-    except (ValueError, TypeError, OSError, KeyError) as err:
-        raise CheckpointError(f"cannot load {model_file}: {str(err).splitlines()[0]}") from None
+    model = load_keras_file(model_file, compile=False)
     backbone = getattr(model, "backbone", model)
     if not isinstance(backbone, ElectraBackbone):
         raise CheckpointError(f"{model_file} holds a {type(model).__name__}, not an ELECTRA discriminator or backbone")

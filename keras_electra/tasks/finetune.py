@@ -556,10 +556,9 @@ def load_task(model_dir: str | Path) -> tuple[ElectraTask, dict[str, Any]]:
             raise ElectraError(f"{info_file} is not valid JSON: {err}") from None
     runners()  # imports (and so registers) every task class
 
-    try:
-        model = keras.saving.load_model(model_file, compile=False)
-    except (ValueError, TypeError, KeyError, OSError) as err:
-        raise ElectraError(f"cannot load {model_file}: {str(err).splitlines()[0]}") from None
+    from keras_electra.saving import load_keras_file
+
+    model = load_keras_file(model_file, compile=False)
     if not isinstance(model, ElectraTask):
         raise ElectraError(f"{model_file} is a {type(model).__name__}, not a fine-tuned task model")
     if model.preprocessor is None:

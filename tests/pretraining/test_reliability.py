@@ -104,3 +104,34 @@ def test_no_intact_checkpoint_is_one_line_naming_the_file(cased_run, tmp_path, c
     code, _, err = _cli(_args(run, "--cased"), capsys)
     assert code == 2 and len(err.splitlines()) == 1
     assert "cannot resume" in err and "ckpt-" in err and "is damaged" in err
+
+
+def test_truncated_model_keras_is_not_a_readable_archive_on_every_load_path(cased_run, tmp_path, capsys):
+    from keras_electra.errors import CheckpointError
+    from keras_electra.saving import load_model
+    from keras_electra.tasks.base import load_pretrained_backbone
+
+    run = _copy(cased_run, tmp_path)
+    model = run / "discriminator" / "model.keras"
+    model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
+    for load in (load_model, load_pretrained_backbone):
+        with pytest.raises(CheckpointError, match="is not a readable .keras archive"):
+            load(run / "discriminator")
+    code, _, err = _cli(["convert", str(run / "discriminator"), "--output", str(tmp_path / "c")], capsys)
+    assert code == 2 and "is not a readable .keras archive" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("change", [{"num_layers": "two"}, {"hidden_sise": 128}])
+def test_config_json_is_validated_by_finetune_init_as_by_convert(change, cased_run, tmp_path, capsys):
+    import json
+
+    from keras_electra.errors import CheckpointError
+    from keras_electra.tasks.base import load_pretrained_backbone
+
+    run = _copy(cased_run, tmp_path)
+    config = run / "discriminator" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), **change}))
+    with pytest.raises(CheckpointError, match="config.json") as finetune_error:
+        load_pretrained_backbone(run / "discriminator")
+    code, _, err = _cli(["convert", str(run / "discriminator"), "--output", str(tmp_path / "c")], capsys)
+    assert code == 2 and str(finetune_error.value) in err
