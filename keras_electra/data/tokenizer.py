@@ -87,6 +87,22 @@ def normalize_text(texts, lower_case: bool, strip_accents: bool):
     return texts
 
 
+def string_tensor(texts) -> tf.Tensor:
+    """`texts` as a tf.string tensor. Python strings holding lone surrogates (invalid UTF-8 from
+    argv, a broken JSON escape), which TensorFlow cannot convert, get U+FFFD in their place."""
+    try:
+        return tf.convert_to_tensor(texts, dtype=tf.string)
+    except (ValueError, UnicodeEncodeError):
+        def clean(value):
+            if isinstance(value, str):
+                return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+            if isinstance(value, list | tuple):
+                return [clean(v) for v in value]
+            return value
+
+        return tf.convert_to_tensor(clean(texts), dtype=tf.string)
+
+
 @keras.saving.register_keras_serializable(package="keras_electra")
 class ElectraTokenizer(keras.layers.Layer):
     """BERT/ELECTRA WordPiece tokenizer that runs in the TensorFlow graph.
@@ -169,7 +185,7 @@ class ElectraTokenizer(keras.layers.Layer):
 
     def tokenize(self, texts):
         """Strings [B] (or a scalar) → ragged int32 ids [B, (tokens)], without special tokens."""
-        texts = tf.convert_to_tensor(texts, dtype=tf.string)
+        texts = string_tensor(texts)
         if texts.shape.rank == 0:  # FastBertTokenizer fails on scalars when it does not normalise
             return self.tokenize(texts[None])[0]
         return tf.cast(self._fast.tokenize(self._normalize(texts)), tf.int32)
@@ -182,7 +198,7 @@ class ElectraTokenizer(keras.layers.Layer):
         the characters' byte lengths (accents, deleted control characters, lower-casing
         that changes the length all stay aligned).
         """
-        texts = tf.convert_to_tensor(texts, dtype=tf.string)
+        texts = string_tensor(texts)
         if texts.shape.rank == 0:
             ids, start_bytes, end_bytes = self.tokenize_with_offsets(texts[None])
             return ids[0], start_bytes[0], end_bytes[0]

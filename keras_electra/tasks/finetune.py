@@ -17,11 +17,13 @@ and TensorBoard logs under `logs/`.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import math
 import os
 import random
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -198,7 +200,24 @@ def load_task_data(config: FinetuneConfig, spec: TaskSpec) -> TaskData:
     files = {"train": [str(f) for f in train_files], "dev": [str(f) for f in dev_files]}
     if test_files:
         files["test"] = [str(f) for f in test_files]
+    check_label_coverage(train, labels, spec, files["train"])
     return TaskData(train, dev, test, files, labels)
+
+
+def check_label_coverage(train: list, labels: Sequence[str] | None, spec: TaskSpec, files: list[str]) -> None:
+    """A classifier trained on one class learns nothing (it predicts that class): stop. A label
+    without training examples can never be predicted: warn."""
+    if spec.kind not in ("classification", "relation") or not labels:
+        return
+    counts = collections.Counter(str(e.label) for e in train if getattr(e, "label", None) is not None)
+    where = ", ".join(files) or "the training data"
+    if len(counts) == 1:
+        raise DataError(f"{where}: every training example of {spec.name} has the label "
+                        f"{next(iter(counts))!r}; a classifier needs at least two classes")
+    missing = [label for label in labels if label not in counts]
+    if missing:
+        print(f"warning: {where}: no training examples for label(s) {', '.join(map(repr, missing))}; the "
+              "model will never predict them", file=sys.stderr)
 
 
 # --------------------------------------------------------------------- callbacks
