@@ -200,3 +200,46 @@ def test_occupied_or_unwritable_outputs_are_one_line_before_the_work(tmp_path, c
     assert code == 2 and "is a directory; give a file name" in err and len(err.splitlines()) == 1
     code, err = _cli(["convert", str(tmp_path), "--output", str(a_file / "sub")], capsys)
     assert code == 2 and "is a file, not a directory" in err and len(err.splitlines()) == 1
+
+
+WRITE_NEW = """
+import sys
+from pathlib import Path
+from tests.killer import install
+target, kind, when = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+install(target.name, when)
+from keras_electra.utils.io import atomic_directory, atomic_file, output_lock
+with output_lock(target, kind="directory" if kind == "dir" else "file"):
+    if kind == "dir":
+        with atomic_directory(target) as tmp:
+            (tmp / "model.keras").write_text("new")
+            (tmp / "config.json").write_text("new")
+    else:
+        with atomic_file(target) as tmp:
+            tmp.write_text("new")
+"""
+
+
+@pytest.mark.parametrize("kind", ["dir", "file"])
+@pytest.mark.parametrize("when", ["publish", "after_publish"])
+def test_a_writer_killed_while_publishing_leaves_a_whole_state(kind, when, tmp_path):
+    """The mechanism under every final save, export and convert, killed (SIGKILL) at a known point."""
+    target = tmp_path / ("discriminator" if kind == "dir" else "model.tflite")
+    if kind == "dir":
+        with atomic_directory(target) as tmp:
+            (tmp / "model.keras").write_text("old")
+            (tmp / "config.json").write_text("old")
+    else:
+        target.write_text("old")
+    process = subprocess.run([sys.executable, "-c", WRITE_NEW, str(target), kind, when],
+                             env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO, capture_output=True, text=True,
+                             timeout=60)
+    assert process.returncode == -signal.SIGKILL, process.stderr
+    expected = "old" if when == "publish" else "new"
+    if kind == "dir":
+        assert {p.name: p.read_text() for p in target.iterdir()} == {"model.keras": expected, "config.json": expected}
+    else:
+        assert target.read_text() == expected
+    with output_lock(target, kind="directory" if kind == "dir" else "file"):  # the next run
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]

@@ -27,6 +27,18 @@ def _umask_mode(mode: int) -> int:
     return mode & ~umask
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    try:
+        import ctypes
+
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
 @contextlib.contextmanager
 def atomic_directory(target: str | Path, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary directory beside `target`; rename it onto `target` on success.
@@ -39,7 +51,10 @@ def atomic_directory(target: str | Path, overwrite: bool = True) -> Iterator[Pat
     tmp.chmod(_umask_mode(0o777))  # mkdtemp makes 0700; TF Serving often runs as another user
     try:
         yield tmp
-        if target.exists():
+        if target.exists() and overwrite and _exchange(tmp, target):
+            # One atomic swap: a reader (or a kill) sees the old or the new directory, never neither.
+            shutil.rmtree(tmp, ignore_errors=True)  # now holds the old content
+        elif target.exists():
             if not overwrite:
                 raise FileExistsError(f"{target} already exists")
             old = target.with_name(f".{target.name}.old-{os.getpid()}")

@@ -135,3 +135,28 @@ def test_config_json_is_validated_by_finetune_init_as_by_convert(change, cased_r
         load_pretrained_backbone(run / "discriminator")
     code, _, err = _cli(["convert", str(run / "discriminator"), "--output", str(tmp_path / "c")], capsys)
     assert code == 2 and str(finetune_error.value) in err
+
+
+@pytest.mark.slow  # a pretraining subprocess per kill point
+@pytest.mark.parametrize("point", ["checkpoint", "discriminator"])
+def test_pretrain_killed_while_writing_leaves_the_previous_state_loadable(point, cased_run, tmp_path, capsys):
+    import keras
+
+    from keras_electra.saving import load_model
+    from tests.killer import kill_run
+
+    run = _copy(cased_run, tmp_path)
+    before = keras.ops.convert_to_numpy(load_model(run / "discriminator").weights[0])
+    args = [a if a != "4" else "6" for a in _args(run, "--cased")]  # two more steps, then the final save
+    kill_run(point, "publish", args)
+    # The previous final model is whole, and so is the latest listed checkpoint.
+    assert (keras.ops.convert_to_numpy(load_model(run / "discriminator").weights[0]) == before).all()
+    import tensorflow as tf
+
+    latest = tf.train.latest_checkpoint(str(run / "checkpoints"))
+    assert latest.endswith("ckpt-4" if point == "checkpoint" else "ckpt-6")
+    code, out, err = _cli(args, capsys)
+    assert code == 0, err
+    assert f"Resuming from step {4 if point == 'checkpoint' else 6}" in out
+    assert not [p for p in run.rglob("*") if ".tmp-" in p.name or p.name.endswith("_temp")]
+    load_model(run / "discriminator")

@@ -93,3 +93,19 @@ def test_an_untrusted_pickle_is_refused_in_our_own_line(tmp_path, capsys):
     assert code == 2 and len(err.splitlines()) == 1, err
     assert "refused as unsafe" in err and "safetensors" in err and "weights_only=False" not in err
     assert not marker.exists()
+
+
+@pytest.mark.slow  # export subprocesses import TensorFlow and convert
+@pytest.mark.parametrize("fmt,name", [("saved_model", "1"), ("tflite", "model.tflite")])
+def test_export_killed_while_publishing_leaves_the_previous_export_loadable(fmt, name, sst2_model, tmp_path):
+    from keras_electra.export.predictor import predict_any
+    from tests.killer import kill_run
+
+    output = tmp_path / ("served" if fmt == "saved_model" else "model.tflite")
+    args = ["export", "--model", str(sst2_model), "--format", fmt, "--output", str(output)]
+    assert main(args) == 0
+    expected = predict_any(output, ["a gorgeous movie"])
+    kill_run(name, "publish", args)
+    assert predict_any(output, ["a gorgeous movie"]) == expected
+    assert main(args) == 0  # the next export removes what the kill left
+    assert not [p for p in tmp_path.rglob(".*") if ".tmp-" in p.name or ".lock" in p.name]
