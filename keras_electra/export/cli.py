@@ -95,7 +95,10 @@ def training_files(model_dir: str | Path) -> list[Path]:
         file = model_dir / name
         if not file.is_file():
             continue
-        files = json.loads(file.read_text()).get("data_files")
+        from keras_electra.utils.io import read_json
+
+        recorded = read_json(file)
+        files = recorded.get("data_files") if isinstance(recorded, dict) else None
         if isinstance(files, dict):
             files = files.get("train")
         if files:
