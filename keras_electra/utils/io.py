@@ -150,8 +150,9 @@ def _holder(path: Path) -> str:
 def remove_stale_temporaries(target: str | Path) -> list[Path]:
     """Delete what a killed writer of `target` left behind; call it while holding `output_lock(target)`.
 
-    Atomic-writer temporaries (`.NAME.tmp-*`) beside and inside `target`, TensorFlow's `ckpt-N_temp/`
-    checkpoint directories, and `.NAME.old-*` copies. An `.old-*` copy whose target is missing (a
+    Atomic-writer temporaries (`.NAME.tmp-*`) beside and directly inside `target`, TensorFlow's
+    `checkpoints/ckpt-N_temp/` directories, and `.NAME.old-*` copies (nothing deeper, so an output
+    inside a shared directory never touches other programs' files). An `.old-*` copy whose target is missing (a
     kill between the two renames of `atomic_directory`) is the previous good state: it is put back.
     """
     target = Path(target)
@@ -173,10 +174,9 @@ def remove_stale_temporaries(target: str | Path) -> list[Path]:
     if target.is_dir():
         sweep(target, ".*.old-*")
         sweep(target, ".*.tmp-*")
-        for sub in target.iterdir():
-            if sub.is_dir() and not sub.name.startswith("."):
-                sweep(sub, ".*.tmp-*")
-                sweep(sub, "*_temp")  # tf.train.Checkpoint's sharded-save staging directory
+        if (target / "checkpoints").is_dir():  # a pretraining run's checkpoints
+            sweep(target / "checkpoints", ".*.tmp-*")
+            sweep(target / "checkpoints", "ckpt-*_temp")  # tf.train.Checkpoint's sharded-save staging directory
     return removed
 
 
