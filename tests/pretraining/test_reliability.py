@@ -33,6 +33,10 @@ def cased_run(tmp_path_factory) -> Path:
     import os
 
     output = tmp_path_factory.mktemp("reliab") / "cased"
+    # What an older version left after a failed uncased run: these must not pin this cased run.
+    output.mkdir()
+    (output / "vocab.txt").write_text(VOCAB_UNCASED.read_text())
+    (output / "tokenizer.json").write_text('{"lower_case": true, "strip_accents": true}\n')
     old = os.umask(0o022)
     try:
         assert main(_args(output, "--cased")) == 0
@@ -45,6 +49,16 @@ def _copy(run: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
     return copy
+
+
+def test_files_left_by_a_failed_run_do_not_pin_the_next_one(cased_run):
+    import json
+
+    from keras_electra.data.tokenizer import load_vocabulary
+
+    assert load_vocabulary(cased_run) == load_vocabulary(VOCAB_CASED)
+    assert json.loads((cased_run / "tokenizer.json").read_text())["lower_case"] is False
+    assert json.loads((cased_run / "discriminator" / "tokenizer.json").read_text())["lower_case"] is False
 
 
 def test_final_model_directories_are_world_readable(cased_run):
