@@ -236,19 +236,32 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
+    from keras_electra.errors import DataError
     from keras_electra.export.predictor import predict_any
-    from keras_electra.tasks.predict import format_prediction
+    from keras_electra.tasks.predict import format_prediction, is_blank
 
     texts = list(args.texts)
-    if texts == ["-"]:
-        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    stdin = texts == ["-"]
+    if stdin:  # bytes, so that invalid UTF-8 becomes U+FFFD instead of a UnicodeDecodeError
+        texts = sys.stdin.buffer.read().decode("utf-8", errors="replace").splitlines()
+        if any("\ufffd" in t for t in texts):
+            print("warning: invalid UTF-8 on stdin, replaced by U+FFFD", file=sys.stderr)
     # Keras model directory, SavedModel, .tflite or .onnx: the same output for each.
-    results = predict_any(args.model, texts, question=args.question, context=args.context,
-                          batch_size=args.batch_size)
+    keep = [i for i, t in enumerate(texts) if not (stdin and is_blank(t))]
+    if stdin and not keep:
+        raise DataError("nothing to predict: stdin holds no non-blank line")
+    kept = predict_any(args.model, [texts[i] for i in keep], question=args.question, context=args.context,
+                       batch_size=args.batch_size)
+    results: list[dict | None] = kept
+    if stdin and len(keep) < len(texts) and len(kept) == len(keep):
+        # One output per input line: a blank line (the `is_blank` rule) gives null / an empty line.
+        results = [None] * len(texts)
+        for i, result in zip(keep, kept):
+            results[i] = result
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
     else:
         for result in results:
-            print(format_prediction(result))
+            print("" if result is None else format_prediction(result))
     return 0
 

@@ -25,12 +25,14 @@ a failed run removes the output directory it created.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import math
 import os
 import random
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -58,7 +60,7 @@ from keras_electra.tasks.registry import (
     token_labels,
 )
 from keras_electra.utils.devices import resolve_jit_compile
-from keras_electra.utils.io import atomic_file, write_json
+from keras_electra.utils.io import atomic_file, output_lock, write_json
 
 TASK_FILE = "task.json"
 RESULTS_FILE = "results.json"
@@ -266,6 +268,7 @@ def load_task_data(config: FinetuneConfig, spec: TaskSpec) -> TaskData:
         files["test"] = _absolute(test_files)
     # Generic tasks (and a fixed task given other tags with --labels) say what language the data is in.
     language = detect_language(train) if spec.language is None or config.labels else spec.language
+    check_label_coverage(train, labels, spec, files["train"])
     return TaskData(train, dev, test, files, labels, language, dev_source, options)
 
 
@@ -280,6 +283,22 @@ def _same_data(train: list, train_files: list, dev: list, dev_files: list) -> bo
     if train_files != dev_files or len(train) != len(dev):
         return False
     return all(dataclasses.astuple(a)[1:] == dataclasses.astuple(b)[1:] for a, b in zip(train, dev))
+
+
+def check_label_coverage(train: list, labels: Sequence[str] | None, spec: TaskSpec, files: list[str]) -> None:
+    """A classifier trained on one class learns nothing (it predicts that class): stop. A label
+    without training examples can never be predicted: warn."""
+    if spec.kind not in ("classification", "relation") or not labels:
+        return
+    counts = collections.Counter(str(e.label) for e in train if getattr(e, "label", None) is not None)
+    where = ", ".join(files) or "the training data"
+    if len(counts) == 1:
+        raise DataError(f"{where}: every training example of {spec.name} has the label "
+                        f"{next(iter(counts))!r}; a classifier needs at least two classes")
+    missing = [label for label in labels if label not in counts]
+    if missing:
+        print(f"warning: {where}: no training examples for label(s) {', '.join(map(repr, missing))}; the "
+              "model will never predict them", file=sys.stderr)
 
 
 # --------------------------------------------------------------------- callbacks
@@ -555,7 +574,15 @@ def plot_curves(path: Path, run: dict[str, Any], metric: str, title: str) -> Non
 
 
 def finetune(config: FinetuneConfig) -> dict[str, Any]:
-    """Fine-tune, evaluate and save; returns the content of `results.json`."""
+    """Fine-tune, evaluate and save; returns the content of `results.json`.
+
+    One run per output directory: a second run on the same `--output` stops at once.
+    """
+    with output_lock(config.output):
+        return _finetune(config)
+
+
+def _finetune(config: FinetuneConfig) -> dict[str, Any]:
     spec = get_task(config.task)
     if config.protocol not in PROTOCOLS:
         raise ElectraError(f"unknown protocol {config.protocol!r}; choose from {', '.join(PROTOCOLS)}")
