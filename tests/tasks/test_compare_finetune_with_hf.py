@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ from tests.conftest import REPO, SHARED_DATA, VOCAB_UNCASED
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
+
+MINILM = Path.home() / ".cache" / "keras_electra" / "minilm" / "hf"
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +114,19 @@ def test_schedule_is_keras_electras(script):
     factor = script.lr_lambda(50, 5)
     for step in (0, 1, 4, 5, 6, 25, 49, 50, 60):
         assert factor(step) == pytest.approx(float(ours(step)), abs=1e-6)
+
+
+
+@pytest.mark.skipif(not (MINILM / "model.safetensors").is_file(), reason="the MiniLM weights are not fetched")
+def test_electra_layout_keeps_every_minilm_tensor(script, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    target = script.electra_layout(MINILM, tmp_path / "electra")  # checks every tensor itself
+    assert script.check_same_tensors(target / "model.safetensors", MINILM / "model.safetensors") == 101
+    assert (target / "vocab.txt").read_bytes() == (MINILM / "vocab.txt").read_bytes()
+    model = script.build_hf_model("classification", target, 2, "electra", 0.1, seed=0)  # checks the loaded weights
+    weight = model.classifier.weight
+    assert weight.abs().max() <= 0.04 and weight.std() > 0.005  # truncated normal, not HF's default init
+    bert = load_file(MINILM / "model.safetensors")
+    assert torch.equal(model.electra.embeddings.word_embeddings.weight, bert["embeddings.word_embeddings.weight"])
