@@ -431,7 +431,7 @@ def train_hf(kind: str, electra_dir: Path, train: dict, dev: dict, dev_examples,
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total, int(args.warmup_fraction * total)))
     generator = torch.Generator().manual_seed(seed)
     tensors = {k: torch.from_numpy(train[k]) for k in ("input_ids", "token_type_ids", "attention_mask", "labels")}
-    history, best = [], None
+    history, best, wait = [], None, 0
     eval_seconds, step_seconds = 0.0, []
     start = time.perf_counter()
     for epoch in range(args.epochs):
@@ -452,7 +452,11 @@ def train_hf(kind: str, electra_dir: Path, train: dict, dev: dict, dev_examples,
         eval_seconds += time.perf_counter() - eval_start
         history.append({"epoch": epoch + 1, **scores})
         if best is None or scores[metric] > best[metric]:
-            best = history[-1]
+            best, wait = history[-1], 0
+        else:  # keras_electra's early stopping: `patience` epochs without a better dev score
+            wait += 1
+            if args.patience and wait >= args.patience:
+                break
     seconds = time.perf_counter() - start
     return {"seed": seed, "best_epoch": best["epoch"], "dev": {k: v for k, v in best.items() if k != "epoch"},
             "dev_history": history, "steps_per_epoch": steps_per_epoch, "train_seconds": seconds,
@@ -468,7 +472,7 @@ def run_keras(task: str, init: Path, output: Path, args: argparse.Namespace, env
                "--batch-size", str(args.batch_size), "--learning-rate", str(args.lr),
                "--layerwise-lr-decay", str(args.layerwise_decay), "--warmup-fraction", str(args.warmup_fraction),
                "--weight-decay", "0", "--dropout", str(args.dropout), "--seed", str(args.data_seed),
-               "--seeds", *map(str, args.seeds), "--quiet"]
+               "--seeds", *map(str, args.seeds), "--patience", str(args.patience), "--quiet"]
     if args.max_train_examples:
         command += ["--max-train-examples", str(args.max_train_examples)]
     if args.max_eval_examples:
@@ -512,6 +516,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=3e-4, help="peak LR (default 3e-4, the recipe's for this size)")
     p.add_argument("--layerwise-decay", type=float, default=0.8, help="layer-wise LR decay (default 0.8)")
     p.add_argument("--warmup-fraction", type=float, default=0.1)
+    p.add_argument("--patience", type=int, default=3,
+                   help="stop after N epochs without a better dev score, on both sides (0: never; default 3)")
     p.add_argument("--dropout", type=float, default=0.1, help="head dropout (the encoder keeps its config's 0.1)")
     p.add_argument("--head", choices=("huggingface", "electra"), default="huggingface",
                    help="classification head on both sides: ElectraForSequenceClassification's (default) "
@@ -574,7 +580,8 @@ def compare(args: argparse.Namespace, workdir: Path, env: dict, torch_version: s
         "ner_head": "dropout, dense per token (ElectraForTokenClassification)",
         "recipe": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
                    "layerwise_lr_decay": args.layerwise_decay, "warmup_fraction": args.warmup_fraction,
-                   "dropout": args.dropout, "adam_epsilon": 1e-6, "weight_decay": 0.0, "clip_norm": 1.0,
+                   "dropout": args.dropout, "patience": args.patience, "adam_epsilon": 1e-6, "weight_decay": 0.0,
+                   "clip_norm": 1.0,
                    "seq_length": args.seq_length, "seeds": args.seeds, "data_seed": args.data_seed,
                    "max_train_examples": args.max_train_examples, "max_eval_examples": args.max_eval_examples,
                    "threads": args.threads},
