@@ -431,17 +431,19 @@ def train_hf(kind: str, electra_dir: Path, train: dict, dev: dict, dev_examples,
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total, int(args.warmup_fraction * total)))
     generator = torch.Generator().manual_seed(seed)
     tensors = {k: torch.from_numpy(train[k]) for k in ("input_ids", "token_type_ids", "attention_mask", "labels")}
-    history, best, wait = [], None, 0
+    history, train_loss, best, wait = [], [], None, 0
     eval_seconds, step_seconds = 0.0, []
     start = time.perf_counter()
     for epoch in range(args.epochs):
         model.train()
         order = torch.randperm(n, generator=generator)
+        losses = []
         for step in range(steps_per_epoch):
             step_start = time.perf_counter()
             rows = order[step * args.batch_size:(step + 1) * args.batch_size]
             loss = model(**{k: v[rows] for k, v in tensors.items()}).loss
             loss.backward()
+            losses.append(float(loss))
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
@@ -451,6 +453,7 @@ def train_hf(kind: str, electra_dir: Path, train: dict, dev: dict, dev_examples,
         scores = hf_scores(kind, predict_logits(model, dev, max(args.batch_size, 32)), dev, dev_examples, labels)
         eval_seconds += time.perf_counter() - eval_start
         history.append({"epoch": epoch + 1, **scores})
+        train_loss.append(statistics.fmean(losses))
         if best is None or scores[metric] > best[metric]:
             best, wait = history[-1], 0
         else:  # keras_electra's early stopping: `patience` epochs without a better dev score
@@ -459,8 +462,8 @@ def train_hf(kind: str, electra_dir: Path, train: dict, dev: dict, dev_examples,
                 break
     seconds = time.perf_counter() - start
     return {"seed": seed, "best_epoch": best["epoch"], "dev": {k: v for k, v in best.items() if k != "epoch"},
-            "dev_history": history, "steps_per_epoch": steps_per_epoch, "train_seconds": seconds,
-            "eval_seconds": eval_seconds,
+            "dev_history": history, "train_loss": train_loss, "steps_per_epoch": steps_per_epoch,
+            "train_seconds": seconds, "eval_seconds": eval_seconds,
             "median_step_seconds": float(statistics.median(step_seconds[1:] or step_seconds))}
 
 
@@ -481,6 +484,7 @@ def run_keras(task: str, init: Path, output: Path, args: argparse.Namespace, env
     wall = run_logged(command, output.parent / f"{output.name}.log", env)
     results = json.loads((output / "results.json").read_text())
     runs = [{"seed": r["seed"], "best_epoch": r["best_epoch"], "dev": r["dev"], "dev_history": r["dev_history"],
+             "train_loss": r["train_history"].get("loss", []),
              "steps_per_epoch": r["steps_per_epoch"], "train_seconds": r["train_seconds"],
              "median_step_seconds": r["median_step_seconds"]} for r in results["runs"]]
     return {"runs": runs, "wall_seconds": wall, "num_examples": results["num_examples"],
@@ -605,7 +609,8 @@ def compare(args: argparse.Namespace, workdir: Path, env: dict, torch_version: s
         if args.side in ("both", "keras"):
             entry["keras"] = run_keras(task, keras_dir, workdir / "keras" / task, args, env)
             for run in entry["keras"]["runs"]:
-                print(f"  keras_electra seed {run['seed']}: {run['dev']} ({run['train_seconds']:.0f} s)")
+                print(f"  keras_electra seed {run['seed']}: {run['dev']}, training loss by epoch "
+                      f"{[round(x, 4) for x in run['train_loss']]} ({run['train_seconds']:.0f} s)")
             if entry["keras"]["num_examples"] != entry["num_examples"]:
                 raise ComparisonError(f"{task}: keras_electra trained on {entry['keras']['num_examples']}, "
                                       f"the reference on {entry['num_examples']}")
@@ -617,7 +622,8 @@ def compare(args: argparse.Namespace, workdir: Path, env: dict, torch_version: s
             for seed in args.seeds:
                 runs.append(train_hf(kind, electra_dir, hf_train, hf_dev, data.dev, labels, spec.metric, seed, args,
                                      keras_model))
-                print(f"  transformers seed {seed}: {runs[-1]['dev']} ({runs[-1]['train_seconds']:.0f} s)")
+                print(f"  transformers seed {seed}: {runs[-1]['dev']}, training loss by epoch "
+                      f"{[round(x, 4) for x in runs[-1]['train_loss']]} ({runs[-1]['train_seconds']:.0f} s)")
             del keras_model
             entry["hf"] = {"runs": runs}
         for side in ("keras", "hf"):
