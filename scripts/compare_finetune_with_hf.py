@@ -443,7 +443,7 @@ def train_hf(kind: str, electra_dir: Path, train: dict, dev: dict, dev_examples,
             rows = order[step * args.batch_size:(step + 1) * args.batch_size]
             loss = model(**{k: v[rows] for k, v in tensors.items()}).loss
             loss.backward()
-            losses.append(float(loss))
+            losses.append(loss.item())
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
