@@ -579,10 +579,11 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
     One run per output directory: a second run on the same `--output` stops at once.
     """
     with output_lock(config.output):
-        return _finetune(config)
+        return _checked_finetune(config)
 
 
-def _finetune(config: FinetuneConfig) -> dict[str, Any]:
+def _checked_finetune(config: FinetuneConfig) -> dict[str, Any]:
+    """Validate the options, output and data; train, or remove the output this run created."""
     spec = get_task(config.task)
     if config.protocol not in PROTOCOLS:
         raise ElectraError(f"unknown protocol {config.protocol!r}; choose from {', '.join(PROTOCOLS)}")
@@ -600,7 +601,7 @@ def _finetune(config: FinetuneConfig) -> dict[str, Any]:
         config = dataclasses.replace(config, task_options={**data.options, **config.task_options})
     created = not output.exists()
     try:
-        return _finetune(config, spec, data, output)
+        return _train_and_save(config, spec, data, output)
     except BaseException:
         if created:  # a failed run leaves no half-written output behind
             shutil.rmtree(output, ignore_errors=True)
@@ -618,7 +619,7 @@ def check_output(output: Path, overwrite: bool) -> None:
         shutil.rmtree(output / "logs", ignore_errors=True)  # old TensorBoard runs would mix with the new ones
 
 
-def _finetune(config: FinetuneConfig, spec: TaskSpec, data: TaskData, output: Path) -> dict[str, Any]:
+def _train_and_save(config: FinetuneConfig, spec: TaskSpec, data: TaskData, output: Path) -> dict[str, Any]:
     output.mkdir(parents=True, exist_ok=True)
 
     runs = []
