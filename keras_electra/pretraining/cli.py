@@ -59,6 +59,12 @@ def register(subparsers) -> None:
     pre.add_argument("--log-every", type=int, default=50)
     pre.add_argument("--checkpoint-every", type=int, default=500)
     pre.add_argument("--eval-batches", type=int, default=10)
+    pre.add_argument("--eval-corpus", nargs="+", metavar="FILES",
+                     help="held-out text for the evaluation (AUC, MLM accuracy, collapse signals); files under "
+                     "--corpus are left out of training (default: the training corpus under another seed)")
+    pre.add_argument("--eval-every", type=int, metavar="N",
+                     help="evaluate on the held-out batches every N steps: heldout_curve.json, metrics.json "
+                     "and TensorBoard logs/heldout (default: before and after training only)")
     pre.add_argument("--strategy", default="auto", choices=["auto", "default", "mirrored", "multiworker", "tpu"])
     pre.add_argument("--init", help="continue pretraining from a checkpoint: Google TF1, Hugging Face "
                      "ElectraForPreTraining dir, or a keras-electra convert/pretrain output; from an encoder "
@@ -92,8 +98,10 @@ def _pretrain(args: argparse.Namespace) -> int:
         eval_batches=args.eval_batches, strategy=args.strategy, init=args.init,
         init_generator=args.init_generator, two_stage_from=args.two_stage_from,
         model_overrides=parse_overrides(args.config), tfds_data_dir=args.tfds_data_dir,
+        eval_sources=args.eval_corpus or (), eval_every=args.eval_every,
     )
     result = run_pretraining(options, args.output)
-    print(json.dumps({"before": result["before"], "after": result["after"]}, indent=2))
+    print(json.dumps({"eval_corpus": result["eval_corpus"], "before": result["before"], "after": result["after"]},
+                     indent=2))
     print(f"Saved the discriminator and generator under {args.output}")
     return 0
