@@ -19,14 +19,16 @@ def register(subparsers) -> None:
     quick.add_argument("--corpus", nargs="+", help="text files or directories for step 2 (default: Python's "
                        "language reference from pydoc_data, its last 10%% held out)")
     quick.add_argument("--output", default="quickstart_output", help="output directory")
-    quick.add_argument("--steps", type=int, default=200, help="continued-pretraining steps")
+    quick.add_argument("--steps", type=int, default=150, help="continued-pretraining steps")
     quick.add_argument("--batch-size", type=int, default=8)
     quick.add_argument("--seq-length", type=int, default=64)
     quick.add_argument("--learning-rate", type=float, default=2e-4)
     quick.add_argument("--sst2", metavar="DIR", help="GLUE SST-2 directory (default: ../shared/data/glue/SST-2 "
                        "or $KERAS_ELECTRA_SHARED_DATA/glue/SST-2)")
-    quick.add_argument("--sst2-train-examples", type=int, default=2000)
+    quick.add_argument("--sst2-train-examples", type=int, default=3000)
     quick.add_argument("--finetune-epochs", type=int, default=1)
+    quick.add_argument("--finetune-learning-rate", type=float, default=6e-4)
+    quick.add_argument("--finetune-batch-size", type=int, default=16)
     quick.add_argument("--seed", type=int, default=0)
     quick.set_defaults(func=_quickstart)
 
@@ -88,6 +90,7 @@ def _quickstart(args: argparse.Namespace) -> int:
     run_quickstart(args.output, args.corpus, steps=args.steps, batch_size=args.batch_size,
                    seq_length=args.seq_length, learning_rate=args.learning_rate, sst2=args.sst2,
                    sst2_train_examples=args.sst2_train_examples, finetune_epochs=args.finetune_epochs,
+                   finetune_learning_rate=args.finetune_learning_rate, finetune_batch_size=args.finetune_batch_size,
                    seed=args.seed)
     return 0
 
