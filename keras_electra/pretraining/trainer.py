@@ -312,6 +312,9 @@ class HeldOutEvaluation(keras.callbacks.Callback):
         step = int(self.model.optimizer.iterations.numpy())
         if step % self.every == 0:
             self.record(step, evaluate_pretrainer(self.model, self.dataset, self.batches))
+            # evaluate() left its own state in the metrics that training shares: start them afresh,
+            # so the training logs after this point average training batches only.
+            self.model.reset_metrics()
 
 
 def _load_tokenizer(options: PretrainingOptions, output_dir: Path) -> ElectraTokenizer:
