@@ -32,6 +32,7 @@ setup(
     extras_require={
         "dev": [
             "pytest>=8",
+            "hypothesis>=6.100",  # property-based tests of the readers and tokenizer (tests/data/test_fuzz_inputs.py)
             "ruff>=0.8",
             # The reference implementation for parity tests and benchmarks (CPU build).
             "torch==2.13.0",

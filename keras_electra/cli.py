@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as err:
         print(f"keras-electra {args.command}: error: file not found: {err.filename or err}", file=sys.stderr)
         return 2
+    except (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as err:
+        # A backstop: outputs are checked before the work starts (keras_electra.utils.io.check_output).
+        print(f"keras-electra {args.command}: error: {err.strerror or err}: {err.filename}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"keras-electra {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -48,6 +48,10 @@ class ElectraConfig:
     generator_hidden_size: int | None = None
     generator_num_heads: int | None = None
     generator_intermediate_size: int | None = None
+    # The layers the official code builds without an initialiser (embeddings_project, the RTD
+    # output dense_1, the task heads) get TF's default, glorot_uniform; "truncated_normal" gives
+    # them truncated normal(initializer_range) like every other layer, as Hugging Face does.
+    default_initializer: str = "glorot_uniform"
 
     def __post_init__(self) -> None:
         positive = (
@@ -67,6 +71,9 @@ class ElectraConfig:
                 raise ConfigError(f"ElectraConfig.{name} must be in [0, 1), got {getattr(self, name)}")
         if self.hidden_act not in ACTIVATIONS:
             raise ConfigError(f"unknown hidden_act {self.hidden_act!r}; choose from {sorted(ACTIVATIONS)}")
+        if self.default_initializer not in DEFAULT_INITIALIZERS:
+            raise ConfigError(f"unknown default_initializer {self.default_initializer!r}; "
+                              f"choose from {', '.join(DEFAULT_INITIALIZERS)}")
         if not 0.0 < self.generator_fraction <= 1.0:
             raise ConfigError(f"generator_fraction must be in (0, 1], got {self.generator_fraction}")
         hidden, heads, _ = self._generator_sizes()
@@ -136,6 +143,7 @@ class ElectraConfig:
 
 
 ACTIVATIONS = ("gelu", "gelu_approximate", "relu", "tanh")
+DEFAULT_INITIALIZERS = ("glorot_uniform", "truncated_normal")  # see layers.initializers.default_initializer
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:

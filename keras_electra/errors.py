@@ -41,3 +41,7 @@ class ChecksumError(CheckpointError):
 
 class ExportError(ElectraError):
     """A model cannot be exported (or an export cannot be read) as asked."""
+
+
+class OutputError(ElectraError):
+    """An output path cannot be written: busy (another run holds it), unwritable, or the wrong kind."""

@@ -44,7 +44,6 @@ def register_all() -> None:
 
 def load_model(path: str | Path, **kwargs):
     """A model saved by keras_electra: a `.keras` file, or a model directory holding `model.keras`."""
-    import keras
 
     path = Path(path)
     if path.is_dir():
@@ -52,4 +51,28 @@ def load_model(path: str | Path, **kwargs):
     if not path.is_file():
         raise CheckpointError(f"{path}: no such model file")
     register_all()
-    return keras.models.load_model(path, **kwargs)
+    return load_keras_file(path, **kwargs)
+
+
+def load_keras_file(path: str | Path, **kwargs):
+    """`keras.saving.load_model` on one `.keras` file, every failure one line naming the file.
+
+    Every loader of a `.keras` file goes through here. Keras reports a truncated archive as
+    "File not found" (it falls back to other formats), so the archive is checked first.
+    """
+    import zipfile
+
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such model file")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path} is not a readable .keras archive (truncated or damaged?)")
+    try:
+        return keras.saving.load_model(path, **kwargs)
+    except (zipfile.BadZipFile, EOFError) as err:
+        raise CheckpointError(f"{path} is not a readable .keras archive ({err})") from None
+    except (ValueError, TypeError, KeyError, OSError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"cannot load {path}: {reason}") from None

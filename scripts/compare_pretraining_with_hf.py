@@ -6,7 +6,8 @@ accuracy). Run each side as its own process:
     python scripts/compare_pretraining_with_hf.py torch 600
 
 Both use the tiny preset, batch 16, length 64, LR 2e-3 with 50 warm-up steps and linear decay, AdamW
-(ε 1e-6, weight decay 0.01 except LayerNorm and biases), clipping at 1.0, 85/15 masking, Gumbel sampling
+(ε 1e-6, weight decay 0.01 except LayerNorm and biases, bias-corrected like torch.optim.AdamW), clipping at
+1.0, 85/15 masking, Gumbel sampling
 and 50 × the discriminator loss, on the same packed novels batches. The random streams differ, so the two
 agree statistically, not bit for bit.
 """
@@ -50,7 +51,7 @@ def run_keras(batches: list[dict]) -> None:
     pretrainer = ElectraPretrainer(ElectraConfig.from_preset("tiny", vocab_size=30522), SPECIAL,
                                    seq_length=LENGTH, seed=0)
     pretrainer.build()
-    pretrainer.compile(optimizer=create_optimizer(LR, STEPS, WARMUP), jit_compile=False)
+    pretrainer.compile(optimizer=create_optimizer(LR, STEPS, WARMUP, bias_correction=True), jit_compile=False)
     columns = {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
     data = tf.data.Dataset.from_tensor_slices(columns).batch(BATCH)
     history = pretrainer.fit(data, steps_per_epoch=100, epochs=STEPS // 100, verbose=0).history

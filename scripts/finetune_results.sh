@@ -35,7 +35,9 @@ run() {  # run LANGUAGE TASK DATA [options...]
     local dir=$out/$task-$start
     if [[ -f $dir/results.json ]]; then echo "skip $task ($dir/results.json exists)"; return; fi
     # shellcheck disable=SC2046
-    $cli finetune --task "$task" --data "$path" $(init "$language") --output "$dir" --overwrite --seed 0 --quiet "$@"  # only unfinished runs get here
+    # The recipe the README's table was made with (before the official defaults of issue 13).
+    $cli finetune --task "$task" --data "$path" $(init "$language") --output "$dir" --overwrite --seed 0 --quiet \
+        --protocol best-dev --adam-bias-correction --default-initializer truncated_normal --no-double-unordered "$@"
 }
 
 for language in $languages; do

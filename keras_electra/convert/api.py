@@ -36,7 +36,7 @@ from keras_electra.convert.resolve import resolve_source
 from keras_electra.convert.saved import MODEL_FILE, REPORT_FILE, is_saved_directory, read_saved
 from keras_electra.convert.tf1 import is_tf1_checkpoint, read_tf1
 from keras_electra.errors import CheckpointError
-from keras_electra.utils.io import atomic_directory, write_json
+from keras_electra.utils.io import atomic_directory, output_lock, write_json
 
 FORMATS = ("tf1", "hf", "keras-hub", "keras-electra")
 _ALIASES = {"huggingface": "hf", "keras_hub": "keras-hub", "kerashub": "keras-hub", "keras_electra": "keras-electra"}
@@ -675,6 +675,14 @@ def convert(
     output = Path(output)
     if output.exists() and (not output.is_dir() or any(output.iterdir())) and not overwrite:
         raise CheckpointError(f"output {output} already exists; pass --overwrite to replace it")
+    with output_lock(output):  # one writer per output; checked writable before the (slow) conversion
+        return _convert(source, output, format, part, config, generator_config, allow_unused, allow_missing,
+                        generator_source)
+
+
+def _convert(source: str | Path, output: Path, format: str | None, part: str, config: Any,
+             generator_config: Any, allow_unused: Sequence[str], allow_missing: Sequence[str],
+             generator_source: str | Path | None) -> dict[str, Any]:
     if generator_source is not None:
         if part not in ("auto", "both"):
             raise CheckpointError(f"a separate generator source converts the pair: use part 'both', not {part!r}")

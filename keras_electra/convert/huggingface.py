@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -267,7 +268,13 @@ class _WeightFiles:
                 # weights_only: a pickle from the internet must not run code.
                 state.update(torch.load(str(file), map_location="cpu", weights_only=True))
             except Exception as err:  # noqa: BLE001
-                raise CheckpointError(f"{file} cannot be read with torch.load(weights_only=True): {err}") from None
+                if isinstance(err, pickle.UnpicklingError) or "weights_only" in str(err):
+                    # torch's own text is many lines and advises weights_only=False, i.e. running the code.
+                    raise CheckpointError(
+                        f"{file} is refused as unsafe: its pickle holds more than tensors and loading it could "
+                        "run code; ask for (or convert a trusted copy to) model.safetensors") from None
+                reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise CheckpointError(f"{file} cannot be read with torch.load(weights_only=True): {reason}") from None
         self._torch_state = state
         for key, value in state.items():
             self.shapes[key] = tuple(int(d) for d in value.shape)

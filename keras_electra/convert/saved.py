@@ -44,17 +44,15 @@ def register_model_classes() -> None:
 
 
 def load_saved_model(path: str | Path):
-    import keras
 
     path = Path(path)
     file = path / MODEL_FILE if path.is_dir() else path
     if not file.is_file():
         raise CheckpointError(f"{path} has no {MODEL_FILE}")
     register_model_classes()
-    try:
-        return keras.saving.load_model(str(file), compile=False)
-    except Exception as err:  # noqa: BLE001 - keras raises many error types for a bad archive
-        raise CheckpointError(f"{file} cannot be loaded: {err}") from None
+    from keras_electra.saving import load_keras_file
+
+    return load_keras_file(file, compile=False)
 
 
 def read_saved(path: str | Path, config: Any = None) -> Checkpoint:

@@ -116,7 +116,7 @@ def read_tf1(
         if reason:
             ignored[name] = reason
             continue
-        tensors[name] = SourceTensor(name, tuple(int(d) for d in shape), _loader(reader, name))
+        tensors[name] = SourceTensor(name, tuple(int(d) for d in shape), _loader(reader, name, prefix))
 
     directory = Path(prefix).parent
     checkpoint = Checkpoint(
@@ -136,8 +136,18 @@ def read_tf1(
     return checkpoint
 
 
-def _loader(reader, name: str):
-    return lambda: reader.get_tensor(name)
+def _loader(reader, name: str, prefix: str):
+    def load():
+        import tensorflow as tf
+
+        try:
+            return reader.get_tensor(name)
+        except (IndexError, ValueError, tf.errors.OpError) as err:  # a truncated .data file: "Read less bytes"
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CheckpointError(f"{prefix}: cannot read {name} ({reason}); the checkpoint's .data file is "
+                                  "truncated or damaged") from None
+
+    return load
 
 
 # --------------------------------------------------------------------------- config

@@ -89,7 +89,6 @@ def _build_vocab(args: argparse.Namespace) -> int:
 
 
 def _load_tokenizer(vocab: str, cased: bool, uncased: bool):
-    import json
 
     from keras_electra.data.tokenizer import TOKENIZER_CONFIG_FILE, VOCAB_FILE, ElectraTokenizer, load_vocabulary
 
@@ -98,7 +97,9 @@ def _load_tokenizer(vocab: str, cased: bool, uncased: bool):
     settings = {}
     config = directory / TOKENIZER_CONFIG_FILE
     if (path.is_dir() or path.name == VOCAB_FILE) and config.is_file():
-        settings = json.loads(config.read_text())
+        from keras_electra.utils.io import read_json
+
+        settings = read_json(config)
     if cased:
         settings = {"lower_case": False, "strip_accents": False}
     elif uncased:

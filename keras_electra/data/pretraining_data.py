@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -271,13 +273,17 @@ def packed_examples(
     sentence_objective: str | None = None,
     repeat: bool = False,
     block_lines: int = BLOCK_LINES,
+    stats: dict | None = None,
 ) -> tf.data.Dataset:
-    """An unbatched dataset of packed examples (dicts of int32 [seq_length] tensors) from text."""
+    """An unbatched dataset of packed examples (dicts of int32 [seq_length] tensors) from text.
+
+    stats: filled with the corpus' size in bytes and an upper bound on its words (`check_corpus_files`).
+    """
     check_packing_options(seq_length, sentence_objective)
     if not isinstance(tokenizer, ElectraTokenizer):
         raise DataError(f"packing text needs an ElectraTokenizer, got {type(tokenizer).__name__}")
     paths = resolve_corpus_files(files)
-    check_corpus_files(paths)
+    check_corpus_files(paths, stats=stats)
     corpus_format = resolve_corpus_format(paths, corpus_format)
     seq_length = int(seq_length)
     ids = {"cls_id": tokenizer.cls_id, "sep_id": tokenizer.sep_id, "pad_id": tokenizer.pad_id}
@@ -470,10 +476,21 @@ def pretraining_dataset(
     else:
         if tokenizer is None:
             raise DataError("a tokenizer is needed to read a text corpus")
+        stats: dict[str, int] = {}
         dataset = packed_examples(
             paths, tokenizer, seq_length, seed=seed, corpus_format=corpus_format,
-            sentence_objective=sentence_objective, repeat=repeat,
+            sentence_objective=sentence_objective, repeat=repeat, stats=stats,
         )
+        # Each example holds at most seq_length - 3 word pieces and every word is at least one.
+        most = max(1, stats["words"] // (seq_length - 3) + len(paths))
+        if most < batch_size:
+            names = ", ".join(str(p) for p in paths[:3]) + (" ..." if len(paths) > 3 else "")
+            print(f"warning: the corpus ({names}) holds so few words ({stats['words']} at most) that one pass "
+                  f"over it yields at most {most} example(s) of {seq_length} tokens, fewer than one batch of "
+                  f"{batch_size}; each batch re-reads it {math.ceil(batch_size / most)} time(s). Is it one "
+                  "line without spaces?", file=sys.stderr)
+            # The buffer is filled before the first batch: never wait on thousands of passes over the data.
+            shuffle_buffer = min(shuffle_buffer, batch_size)
     if shuffle_buffer:
         dataset = dataset.shuffle(int(shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size, drop_remainder=True)

@@ -16,7 +16,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from keras_electra.errors import VocabularyError
-from keras_electra.utils.io import atomic_file
+from keras_electra.utils.io import atomic_file, read_json
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 REQUIRED_TOKENS = (PAD, UNK, CLS, SEP, MASK)
@@ -85,6 +85,22 @@ def normalize_text(texts, lower_case: bool, strip_accents: bool):
         texts = tf.strings.regex_replace(texts, "\u03a3", "\u03c3")
         texts = tf.strings.lower(texts, encoding="utf-8")
     return texts
+
+
+def string_tensor(texts) -> tf.Tensor:
+    """`texts` as a tf.string tensor. Python strings holding lone surrogates (invalid UTF-8 from
+    argv, a broken JSON escape), which TensorFlow cannot convert, get U+FFFD in their place."""
+    try:
+        return tf.convert_to_tensor(texts, dtype=tf.string)
+    except (ValueError, UnicodeEncodeError):
+        def clean(value):
+            if isinstance(value, str):
+                return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+            if isinstance(value, list | tuple):
+                return [clean(v) for v in value]
+            return value
+
+        return tf.convert_to_tensor(clean(texts), dtype=tf.string)
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
@@ -169,7 +185,7 @@ class ElectraTokenizer(keras.layers.Layer):
 
     def tokenize(self, texts):
         """Strings [B] (or a scalar) → ragged int32 ids [B, (tokens)], without special tokens."""
-        texts = tf.convert_to_tensor(texts, dtype=tf.string)
+        texts = string_tensor(texts)
         if texts.shape.rank == 0:  # FastBertTokenizer fails on scalars when it does not normalise
             return self.tokenize(texts[None])[0]
         return tf.cast(self._fast.tokenize(self._normalize(texts)), tf.int32)
@@ -182,7 +198,7 @@ class ElectraTokenizer(keras.layers.Layer):
         the characters' byte lengths (accents, deleted control characters, lower-casing
         that changes the length all stay aligned).
         """
-        texts = tf.convert_to_tensor(texts, dtype=tf.string)
+        texts = string_tensor(texts)
         if texts.shape.rank == 0:
             ids, start_bytes, end_bytes = self.tokenize_with_offsets(texts[None])
             return ids[0], start_bytes[0], end_bytes[0]
@@ -227,7 +243,9 @@ class ElectraTokenizer(keras.layers.Layer):
         settings = {}
         config_path = directory / TOKENIZER_CONFIG_FILE
         if config_path.is_file():
-            settings = json.loads(config_path.read_text())
+            settings = read_json(config_path)
+            if not isinstance(settings, dict) or set(settings) - {"lower_case", "strip_accents"}:
+                raise VocabularyError(f"{config_path}: expected {{\"lower_case\": ..., \"strip_accents\": ...}}")
         settings.update(overrides)
         return cls(load_vocabulary(directory), **settings)
 

@@ -45,8 +45,26 @@ def register(subparsers) -> None:
 
 
 def _export(args) -> int:
+    from keras_electra.utils.io import output_lock
+
     if args.format != "tflite" and args.quantize != "none":
         raise ExportError(f"--quantize {args.quantize} applies to --format tflite only")
+    # One writer per output, and an unwritable or occupied --output is refused before the
+    # (slow) conversion starts. saved_model writes OUTPUT/<version>/ inside a directory.
+    saved_model = args.format == "saved_model"
+    with output_lock(args.output, kind="directory" if saved_model else "file", inside=saved_model):
+        path = _write_export(args)
+    size = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) if Path(path).is_dir() \
+        else Path(path).stat().st_size
+    summary = {"format": args.format, "output": str(path), "bytes": size, "quantize": args.quantize}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"wrote {path} ({size / 2**20:.2f} MiB)")
+    return 0
+
+
+def _write_export(args) -> Path:
     if args.format == "saved_model":
         from keras_electra.export.saved_model import export_saved_model
 
@@ -70,14 +88,7 @@ def _export(args) -> int:
                                              args.max_seq_len, args.pair)
         path = export_tflite(args.model, args.output, args.quantize, args.max_seq_len, args.keep_layers,
                              args.pair, calibration_inputs=calibration, num_calibration=args.num_calibration)
-    size = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) if Path(path).is_dir() \
-        else Path(path).stat().st_size
-    summary = {"format": args.format, "output": str(path), "bytes": size, "quantize": args.quantize}
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print(f"wrote {path} ({size / 2**20:.2f} MiB)")
-    return 0
+    return Path(path)
 
 
 # --------------------------------------------------------------------- calibration
@@ -88,7 +99,10 @@ def training_files(model_dir: str | Path) -> list[Path]:
         file = model_dir / name
         if not file.is_file():
             continue
-        files = json.loads(file.read_text()).get("data_files")
+        from keras_electra.utils.io import read_json
+
+        recorded = read_json(file)
+        files = recorded.get("data_files") if isinstance(recorded, dict) else None
         if isinstance(files, dict):
             files = files.get("train")
         if files:

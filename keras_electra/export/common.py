@@ -136,12 +136,12 @@ def load_for_export(path: str | Path, pair: bool | None = None) -> tuple[keras.M
     path = Path(path)
     if path.is_file() and path.suffix == ".keras":
         _register_task_classes()
-        try:
-            model = keras.saving.load_model(path, compile=False)
-        except (ValueError, TypeError, KeyError, OSError) as err:
-            raise ExportError(f"cannot load {path}: {str(err).splitlines()[0]}") from None
+        from keras_electra.saving import load_keras_file
+        from keras_electra.utils.io import read_json
+
+        model = load_keras_file(path, compile=False)
         info_file = path.parent / TASK_FILE
-        task_json = json.loads(info_file.read_text()) if info_file.is_file() else {}
+        task_json = read_json(info_file) if info_file.is_file() else {}
         source = path
     else:
         if not path.is_dir():

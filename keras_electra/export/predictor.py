@@ -308,8 +308,10 @@ class Predictor:
         """The same arguments and output as `keras_electra.tasks.predict.predict_texts`."""
         from keras_electra.tasks.predict import (
             _labelled,
+            check_texts,
             choice_inputs,
             choice_result,
+            clean_inputs,
             qa_questions,
             qa_results,
             split_pair,
@@ -318,7 +320,7 @@ class Predictor:
         from keras_electra.tasks.runner import softmax
 
         info = self.info
-        texts = [str(t) for t in texts]
+        texts, question, context, choices = clean_inputs(texts, question, context, choices)
         task = info.task_type
         if task == "question_answering":
             from keras_electra.tasks.question_answerer import decode_answers, encode_windows
@@ -332,11 +334,7 @@ class Predictor:
             q, options, padded = choice_inputs(context, question, choices or texts, info.num_choices)
             x = self.preprocessor((tf.constant([context]), tf.constant([q]), tf.constant([padded])))
             return choice_result(context, q, options, softmax(self.logits(x, batch_size))[0])
-        if not texts:
-            raise DataError("nothing to predict: give one or more texts")
-        for i, text in enumerate(texts):
-            if not text.strip():
-                raise DataError(f"text {i + 1} is empty")
+        check_texts(texts)
         if task == "token_classification":
             from keras_electra.tasks.token_classifier import decode_text
 

@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from keras_electra.layers.embeddings import ElectraEmbeddings
-from keras_electra.layers.initializers import activation, truncated_normal
+from keras_electra.layers.initializers import activation, default_initializer, truncated_normal
 from keras_electra.layers.random import Dropout
 
 
@@ -70,7 +70,8 @@ class MaskedLMHead(keras.layers.Layer):
 class ReplacedTokenHead(keras.layers.Layer):
     """dense(H) → activation → dense(1): one "replaced" logit per token.
 
-    Official names: `discriminator_predictions/{dense,dense_1}`.
+    Official names: `discriminator_predictions/{dense,dense_1}`. Officially `dense` is
+    truncated normal(0.02) and `dense_1` glorot_uniform (`output_initializer`).
     """
 
     def __init__(
@@ -78,15 +79,19 @@ class ReplacedTokenHead(keras.layers.Layer):
         hidden_size: int,
         hidden_act: str = "gelu",
         initializer_range: float = 0.02,
+        output_initializer: str = "glorot_uniform",
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.hidden_size = hidden_size
         self.hidden_act = hidden_act
         self.initializer_range = initializer_range
-        init = truncated_normal(initializer_range)
-        self.dense = keras.layers.Dense(hidden_size, kernel_initializer=init, name="dense", dtype=self.dtype_policy)
-        self.dense_1 = keras.layers.Dense(1, kernel_initializer=init, name="dense_1", dtype=self.dtype_policy)
+        self.output_initializer = output_initializer
+        self.dense = keras.layers.Dense(hidden_size, kernel_initializer=truncated_normal(initializer_range),
+                                        name="dense", dtype=self.dtype_policy)
+        self.dense_1 = keras.layers.Dense(1, kernel_initializer=default_initializer(output_initializer,
+                                                                                    initializer_range),
+                                          name="dense_1", dtype=self.dtype_policy)
         self._activation = activation(hidden_act)
 
     def build(self, input_shape) -> None:
@@ -107,6 +112,7 @@ class ReplacedTokenHead(keras.layers.Layer):
             "hidden_size": self.hidden_size,
             "hidden_act": self.hidden_act,
             "initializer_range": self.initializer_range,
+            "output_initializer": self.output_initializer,
         }
 
 

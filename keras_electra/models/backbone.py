@@ -12,13 +12,13 @@ import keras
 
 from keras_electra.config import ElectraConfig
 from keras_electra.layers.embeddings import ElectraEmbeddings
-from keras_electra.layers.initializers import truncated_normal
+from keras_electra.layers.initializers import default_initializer as default_initializer_for
 from keras_electra.layers.transformer import TransformerBlock, attention_bias_from_padding_mask
 
 BACKBONE_ARGS = (
     "vocab_size", "embedding_size", "hidden_size", "num_layers", "num_heads",
     "intermediate_size", "hidden_act", "hidden_dropout", "attention_dropout",
-    "max_position_embeddings", "type_vocab_size", "initializer_range", "layer_norm_eps",
+    "max_position_embeddings", "type_vocab_size", "initializer_range", "layer_norm_eps", "default_initializer",
 )
 
 
@@ -32,7 +32,13 @@ def backbone_inputs() -> dict[str, keras.KerasTensor]:
 
 @keras.saving.register_keras_serializable(package="keras_electra")
 class ElectraBackbone(keras.Model):
-    """The ELECTRA encoder. Pass `embeddings` to share an embedding layer (generator)."""
+    """The ELECTRA encoder. Pass `embeddings` to share an embedding layer (generator).
+
+    `default_initializer` is the initialiser of `embeddings_project` (and, through the models
+    built on this backbone, of the RTD output and the task heads): "glorot_uniform" officially,
+    or "truncated_normal" (see `ElectraConfig.default_initializer`). A config saved before the
+    field existed loads with the official value.
+    """
 
     def __init__(
         self,
@@ -49,6 +55,7 @@ class ElectraBackbone(keras.Model):
         type_vocab_size: int = 2,
         initializer_range: float = 0.02,
         layer_norm_eps: float = 1e-12,
+        default_initializer: str = "glorot_uniform",
         embeddings: ElectraEmbeddings | None = None,
         adapter_size: int | None = None,
         dtype=None,
@@ -69,7 +76,7 @@ class ElectraBackbone(keras.Model):
         self.embeddings_project = None
         if embedding_size != hidden_size:
             self.embeddings_project = keras.layers.Dense(
-                hidden_size, kernel_initializer=truncated_normal(initializer_range),
+                hidden_size, kernel_initializer=default_initializer_for(default_initializer, initializer_range),
                 name="embeddings_project", dtype=dtype,
             )
         self.transformer_layers = [
@@ -105,6 +112,7 @@ class ElectraBackbone(keras.Model):
         self.type_vocab_size = type_vocab_size
         self.initializer_range = initializer_range
         self.layer_norm_eps = layer_norm_eps
+        self.default_initializer = default_initializer
         self.adapter_size = adapter_size
 
     def enable_adapters(self, size: int) -> None:

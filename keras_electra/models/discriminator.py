@@ -18,7 +18,7 @@ class ElectraDiscriminator(keras.Model):
         super().__init__(**kwargs)
         self.backbone = backbone
         self.rtd_head = ReplacedTokenHead(
-            backbone.hidden_size, backbone.hidden_act, backbone.initializer_range,
+            backbone.hidden_size, backbone.hidden_act, backbone.initializer_range, backbone.default_initializer,
             name="discriminator_predictions", dtype=backbone.dtype_policy,
         )
         self.rtd_head.build((None, None, backbone.hidden_size))

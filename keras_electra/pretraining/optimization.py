@@ -54,7 +54,8 @@ class ElectraAdamW(keras.optimizers.Adam):
 
     - `weight_decay_rate` is applied as `param -= lr · (update + wd · param)`, like the
       official `AdamWeightDecayOptimizer`, skipping `no_decay_patterns`.
-    - `bias_correction=False` reproduces the official optimiser, which has none.
+    - `bias_correction=False` (the default) is the official optimiser, which has none;
+      `True` divides the moments by (1 − β^t) like Keras/PyTorch Adam (larger early steps).
     - `lr_multipliers` maps a variable path to a factor on its learning rate (weight
       decay included), which is how layer-wise LR decay is applied.
     """
@@ -66,7 +67,7 @@ class ElectraAdamW(keras.optimizers.Adam):
         beta_1: float = 0.9,
         beta_2: float = 0.999,
         epsilon: float = 1e-6,
-        bias_correction: bool = True,
+        bias_correction: bool = False,
         no_decay_patterns: Iterable[str] = NO_DECAY_PATTERNS,
         lr_multipliers: dict[str, float] | None = None,
         global_clipnorm: float | None = 1.0,
@@ -127,27 +128,37 @@ class ElectraAdamW(keras.optimizers.Adam):
         return config
 
 
-def layer_depth(path: str, num_layers: int) -> int:
-    """Depth of a variable for layer-wise decay: embeddings 0, block i → i+1, heads num_layers+1."""
+def layer_depth(path: str, num_layers: int, legacy: bool = False) -> int:
+    """Depth of a variable for layer-wise decay: embeddings (and their projection) 0, block i → i+1,
+    everything else (the task head) num_layers+1, or num_layers+2 with `legacy` (the official
+    `task_specific/` depth)."""
     if "embeddings" in path:
         return 0
     match = re.search(r"(?:^|/)layer_(\d+)/", path)
     if match:
         return int(match.group(1)) + 1
-    return num_layers + 1
+    return num_layers + (2 if legacy else 1)
 
 
 def layerwise_lr_multipliers(
     variables: Iterable[keras.Variable], num_layers: int, decay: float, legacy_off_by_one: bool = False
 ) -> dict[str, float]:
-    """LR factor per variable path: decay ** (num_layers + 1 − depth).
+    """LR factor per variable path: decay ** (top − depth).
 
-    The task head gets 1, the top block `decay`, the embeddings `decay ** (num_layers + 1)`.
-    The official code uses `num_layers + 2` (its issue #51), so even its head is
-    decayed once; `legacy_off_by_one=True` reproduces that.
+    Default: top = num_layers + 1, so the task head gets 1, the top block `decay`, block i
+    `decay ** (num_layers − i)` and the embeddings `decay ** (num_layers + 1)`.
+
+    `legacy_off_by_one=True` reproduces the official `_get_layer_lrs` exactly
+    (google-research/electra `model/optimization.py`, its issue #51): top = num_layers + 2 and
+    the head (`task_specific/`) sits at depth num_layers + 2, so the head still gets the full
+    LR but there is a gap below it: the top block gets `decay ** 2`, block i
+    `decay ** (num_layers + 1 − i)` and the embeddings `decay ** (num_layers + 2)`.
     """
     top = num_layers + (2 if legacy_off_by_one else 1)
-    return {var.path: float(decay ** (top - layer_depth(var.path, num_layers))) for var in variables}
+    return {
+        var.path: float(decay ** (top - layer_depth(var.path, num_layers, legacy_off_by_one)))
+        for var in variables
+    }
 
 
 def create_optimizer(
@@ -156,7 +167,7 @@ def create_optimizer(
     warmup_steps: int,
     weight_decay_rate: float = 0.01,
     epsilon: float = 1e-6,
-    bias_correction: bool = True,
+    bias_correction: bool = False,
     clip_norm: float | None = 1.0,
     lr_multipliers: dict[str, float] | None = None,
 ) -> ElectraAdamW:

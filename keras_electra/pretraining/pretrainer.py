@@ -17,7 +17,13 @@ from keras_electra.config import ElectraConfig, max_predictions_for
 from keras_electra.layers.heads import SentencePairHead
 from keras_electra.models.discriminator import ElectraDiscriminator
 from keras_electra.models.generator import ElectraGenerator
-from keras_electra.pretraining.masking import gumbel_sample, mask_tokens, scatter_positions, vocab_argmax
+from keras_electra.pretraining.masking import (
+    MASK_SAMPLING,
+    gumbel_sample,
+    mask_tokens,
+    scatter_positions,
+    vocab_argmax,
+)
 
 OBJECTIVES = ("electra", "mlm")
 SENTENCE_OBJECTIVES = (None, "nsp", "sop")
@@ -36,6 +42,8 @@ class ElectraPretrainer(keras.Model):
         max_predictions: static bound on masked slots; default int((p + 0.005) · L).
         mask_token_rate / random_token_rate: of the masked tokens, the share that
             becomes [MASK] / a random token; the rest stay unchanged (0.85 / 0.0).
+        mask_sampling: "without_replacement" (distinct positions; default) or
+            "with_replacement" (the official code); see `pretraining.masking`.
         temperature: Gumbel-max sampling temperature (1.0).
         disallow_correct: forbid the generator from sampling the original token.
         generator_weight / discriminator_weight: loss weights (1 and 50).
@@ -64,6 +72,7 @@ class ElectraPretrainer(keras.Model):
         objective: str = "electra",
         sentence_objective: str | None = None,
         seed: int | None = None,
+        mask_sampling: str = "without_replacement",
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -81,6 +90,9 @@ class ElectraPretrainer(keras.Model):
         self.max_predictions = max_predictions or max_predictions_for(seq_length, mask_rate)
         self.mask_token_rate = mask_token_rate
         self.random_token_rate = random_token_rate
+        if mask_sampling not in MASK_SAMPLING:
+            raise ValueError(f"mask_sampling must be one of {MASK_SAMPLING}, got {mask_sampling!r}")
+        self.mask_sampling = mask_sampling
         self.temperature = temperature
         self.disallow_correct = disallow_correct
         self.generator_weight = generator_weight
@@ -178,7 +190,7 @@ class ElectraPretrainer(keras.Model):
             mask_rate=self.mask_rate, max_predictions=self.max_predictions,
             mask_token_id=ids["mask"], special_token_ids=(ids["cls"], ids["sep"], ids["pad"]),
             vocab_size=self.config.vocab_size, mask_token_rate=self.mask_token_rate,
-            random_token_rate=self.random_token_rate,
+            random_token_rate=self.random_token_rate, mask_sampling=self.mask_sampling,
         )
 
         # 2. Generator: MLM loss on the gathered masked slots only.
@@ -274,6 +286,7 @@ class ElectraPretrainer(keras.Model):
             "max_predictions": self.max_predictions,
             "mask_token_rate": self.mask_token_rate,
             "random_token_rate": self.random_token_rate,
+            "mask_sampling": self.mask_sampling,
             "temperature": self.temperature,
             "disallow_correct": self.disallow_correct,
             "generator_weight": self.generator_weight,

@@ -25,7 +25,7 @@ from keras_electra.errors import CheckpointError, ElectraError, TrainingError
 from keras_electra.pretraining.optimization import create_optimizer
 from keras_electra.pretraining.pretrainer import ElectraPretrainer
 from keras_electra.utils.devices import resolve_jit_compile
-from keras_electra.utils.io import atomic_directory, write_json
+from keras_electra.utils.io import atomic_directory, output_lock, read_json, write_json
 
 CHECKPOINT_DIR = "checkpoints"
 RUN_CONFIG_FILE = "run_config.json"
@@ -70,6 +70,10 @@ class PretrainingOptions:
     # Unset: the evaluation batches come from the training corpus under another seed.
     eval_sources: Sequence[str] = ()
     eval_every: int | None = None  # held-out evaluation every N steps (None: before and after only)
+    # Deviations from the official code, off by default: Adam's bias correction (the official
+    # optimiser has none) and masked positions drawn without replacement (official: with).
+    adam_bias_correction: bool = False
+    mask_sampling: str = "without_replacement"
 
     def resolved(self) -> PretrainingOptions:
         """Fill unset values from the preset's pretraining recipe."""
@@ -199,6 +203,7 @@ def build_pretrainer(options: PretrainingOptions, tokenizer: ElectraTokenizer) -
         untied_generator_embeddings=bool(options.two_stage_from),
         train_generator=not options.two_stage_from,
         seed=options.seed,
+        mask_sampling=options.mask_sampling,
         dtype=options.mixed_precision,
     )
     pretrainer.build()
@@ -317,10 +322,28 @@ class HeldOutEvaluation(keras.callbacks.Callback):
             self.model.reset_metrics()
 
 
+def has_checkpoint(output_dir: Path) -> bool:
+    """Whether `output_dir` holds a real run (a checkpoint or final models), not just files that a
+    run which failed early might have left."""
+    return tf.train.latest_checkpoint(str(output_dir / CHECKPOINT_DIR)) is not None or any(
+        (output_dir / part / "model.keras").is_file() for part in ("discriminator", "generator"))
+
+
 def _load_tokenizer(options: PretrainingOptions, output_dir: Path) -> ElectraTokenizer:
     saved = output_dir / "vocab.txt"
-    if saved.is_file():  # a resumed run keeps the vocabulary it started with
-        return ElectraTokenizer.from_directory(output_dir)
+    if saved.is_file() and has_checkpoint(output_dir):  # a resumed run keeps the vocabulary it started with
+        tokenizer = ElectraTokenizer.from_directory(output_dir)
+        if options.vocab is not None:
+            from keras_electra.data.tokenizer import load_vocabulary
+
+            if load_vocabulary(options.vocab) != tokenizer.vocabulary:
+                raise CheckpointError(f"--vocab {options.vocab} differs from {saved}, the vocabulary of the run "
+                                      f"in {output_dir}; drop --vocab to resume, or use a new --output")
+        if (options.vocab is not None or not options.lower_case) and options.lower_case != tokenizer.lower_case:
+            raise CheckpointError(f"the run in {output_dir} is {'un' if tokenizer.lower_case else ''}cased "
+                                  f"({output_dir / 'tokenizer.json'}); "
+                                  f"{'drop' if not options.lower_case else 'add'} --cased, or use a new --output")
+        return tokenizer
     if options.vocab is None and options.two_stage_from:
         return ElectraTokenizer.from_directory(two_stage_generator_dir(options.two_stage_from))
     if options.vocab is None and options.init:
@@ -338,7 +361,9 @@ def _check_resume_compatible(output_dir: Path, options: PretrainingOptions) -> N
     path = output_dir / RUN_CONFIG_FILE
     if not path.is_file():
         return
-    previous = json.loads(path.read_text())
+    previous = read_json(path)
+    if not isinstance(previous, dict):
+        raise CheckpointError(f"{path} is not a run configuration (a JSON object)")
     keys = ("preset", "seq_length", "batch_size", "objective", "sentence_objective", "model_overrides",
             "generator_fraction", "mixed_precision", "two_stage_from")
     changed = [k for k in keys if previous.get(k) != json.loads(json.dumps(getattr(options, k)))]
@@ -365,14 +390,46 @@ def save_pretrained_models(pretrainer: ElectraPretrainer, tokenizer: ElectraToke
 
 def run_pretraining(options: PretrainingOptions, output_dir: str | Path, verbose: int = 1) -> dict[str, Any]:
     """Pretrain (or resume) into `output_dir`; return the final metrics."""
-    from keras_electra.data import tfds_data
-    from keras_electra.data.pretraining_data import pretraining_dataset
 
     options = options.resolved()
     options = dataclasses.replace(options, init=resolve_optional(options.init),  # names -> local paths
                                   init_generator=resolve_optional(options.init_generator))
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    # One run per output directory; a second stops at once naming the holder.
+    with output_lock(output_dir, inside=True):
+        return _run_pretraining(options, output_dir, verbose)
+
+
+def restore_latest_intact(checkpoint: tf.train.Checkpoint, manager: tf.train.CheckpointManager,
+                          verbose: int = 1) -> str | None:
+    """Restore the newest checkpoint that reads whole; say which ones were skipped and why.
+
+    A kill (or a full disk) can leave a truncated `.data` file; the previous checkpoint is then
+    the last good state.
+    """
+    failures = []
+    for path in reversed(manager.checkpoints):
+        try:
+            checkpoint.restore(path).assert_existing_objects_matched()
+        except (AssertionError, ValueError, IndexError, tf.errors.OpError) as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            failures.append(f"{path} ({reason})")
+            if verbose:
+                print(f"warning: checkpoint {path} is unreadable ({reason}); trying an older one")
+            continue
+        if failures and verbose:
+            print(f"Resuming from {path}, the newest intact checkpoint")
+        return path
+    if failures:
+        raise CheckpointError(f"cannot resume: no readable checkpoint in {Path(failures[0]).parent}; "
+                              f"{failures[0]} is damaged (delete it, or use a new --output)")
+    return None
+
+
+def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int) -> dict[str, Any]:
+    from keras_electra.data import tfds_data
+    from keras_electra.data.pretraining_data import pretraining_dataset
+
     _check_resume_compatible(output_dir, options)
     if not options.sources:
         raise ElectraError("no corpus given (--corpus FILES_OR_DIR or TFRecord shards)")
@@ -398,20 +455,17 @@ def run_pretraining(options: PretrainingOptions, output_dir: str | Path, verbose
     jit_compile = resolve_jit_compile(options.jit_compile) and replicas == 1
     with strategy.scope():
         pretrainer = build_pretrainer(options, tokenizer)
-        optimizer = create_optimizer(options.learning_rate, options.steps, options.warmup_steps)
+        optimizer = create_optimizer(options.learning_rate, options.steps, options.warmup_steps,
+                                     bias_correction=options.adam_bias_correction)
         pretrainer.compile(optimizer=optimizer, jit_compile=jit_compile)
         optimizer.build(pretrainer.trainable_variables)
 
     checkpoint = tf.train.Checkpoint(model=pretrainer, optimizer=optimizer)
     manager = tf.train.CheckpointManager(checkpoint, output_dir / CHECKPOINT_DIR, max_to_keep=2)
-    if manager.latest_checkpoint:
-        try:
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as err:
-            raise CheckpointError(f"cannot resume from {manager.latest_checkpoint}: {err}") from None
+    restored = restore_latest_intact(checkpoint, manager, verbose)
     start_step = int(optimizer.iterations.numpy())
     if verbose and start_step:
-        print(f"Resuming from step {start_step} ({manager.latest_checkpoint})")
+        print(f"Resuming from step {start_step} ({restored})")
     elif options.init:
         from keras_electra.convert import init_pretrainer
 
@@ -422,9 +476,6 @@ def run_pretraining(options: PretrainingOptions, output_dir: str | Path, verbose
         init_two_stage(pretrainer, options.two_stage_from)
         if verbose:
             print(f"Two-stage training: generator (frozen) and discriminator start from {options.two_stage_from}")
-    if not (output_dir / "vocab.txt").is_file():
-        tokenizer.save_to_directory(output_dir)
-    write_json(output_dir / RUN_CONFIG_FILE, dataclasses.asdict(options))
 
     def make_dataset(seed: int, repeat: bool = True, files: list[str] | None = None) -> tf.data.Dataset:
         return pretraining_dataset(
@@ -443,6 +494,10 @@ def run_pretraining(options: PretrainingOptions, output_dir: str | Path, verbose
     held_out = HeldOutEvaluation(eval_data, options.eval_batches, options.eval_every or options.steps,
                                  output_dir / "logs" / "heldout", curve)
     before = evaluate_pretrainer(pretrainer, eval_data, options.eval_batches)
+    # Only now, with the options, model and data validated, does the run pin its files.
+    if not (output_dir / "vocab.txt").is_file() or not has_checkpoint(output_dir):
+        tokenizer.save_to_directory(output_dir)
+    write_json(output_dir / RUN_CONFIG_FILE, dataclasses.asdict(options))
     if not curve:
         held_out.record(start_step, before)
 
@@ -472,6 +527,9 @@ def run_pretraining(options: PretrainingOptions, output_dir: str | Path, verbose
         "tokens_per_second": round(max(remaining, 0) * options.batch_size * options.seq_length / elapsed, 1)
         if elapsed else None,
         "eval_corpus": eval_sources or "training corpus, another seed",
+        "adam_bias_correction": options.adam_bias_correction,
+        "mask_sampling": options.mask_sampling,
+        "default_initializer": pretrainer.config.default_initializer,
         "before": before,
         "after": after,
     }

@@ -20,7 +20,7 @@ from keras import ops
 from keras_electra.config import ElectraConfig
 from keras_electra.data.tokenizer import VOCAB_FILE, ElectraTokenizer
 from keras_electra.errors import CheckpointError
-from keras_electra.layers.initializers import activation, truncated_normal
+from keras_electra.layers.initializers import activation, default_initializer, truncated_normal
 from keras_electra.layers.random import Dropout
 from keras_electra.models.backbone import ElectraBackbone
 from keras_electra.models.serialization import deserialize_backbone, serialize_backbone
@@ -97,8 +97,12 @@ class SequenceSummary(keras.layers.Layer):
                 "initializer_range": self.initializer_range}
 
 
-def dense_head(units: int, name: str, initializer_range: float, dtype) -> keras.layers.Dense:
-    return keras.layers.Dense(units, kernel_initializer=truncated_normal(initializer_range), name=name, dtype=dtype)
+def dense_head(units: int, name: str, initializer_range: float, dtype,
+               initializer: str = "truncated_normal") -> keras.layers.Dense:
+    """A task head's output dense. The official heads are `tf.layers.dense` without an initialiser
+    (glorot_uniform): pass `initializer=backbone.default_initializer` to follow the model's choice."""
+    return keras.layers.Dense(units, kernel_initializer=default_initializer(initializer, initializer_range),
+                              name=name, dtype=dtype)
 
 
 def add_dense(names: dict, prefix: str, layer: keras.layers.Dense) -> None:
@@ -127,7 +131,7 @@ class ClassificationHeadMixin:
         hidden, init, policy = backbone.hidden_size, backbone.initializer_range, backbone.dtype_policy
         if self.head == "electra":
             self.dropout = Dropout(dropout, name="classifier_dropout", dtype=policy)
-            self.classifier = dense_head(num_classes, "classifier", init, policy)
+            self.classifier = dense_head(num_classes, "classifier", init, policy, backbone.default_initializer)
         else:
             self.dropout = None
             self.classifier = HuggingFaceClassificationHead(hidden, num_classes, dropout, init,
@@ -152,17 +156,22 @@ class ClassificationHeadMixin:
 # -------------------------------------------------------------------------- losses
 @keras.saving.register_keras_serializable(package="keras_electra")
 class MaskedSparseCrossentropy(keras.losses.Loss):
-    """Softmax cross-entropy from logits, averaged over labels != `ignore_index`.
+    """Softmax cross-entropy from logits over labels != `ignore_index`.
 
-    Unlike Keras' sample weights, the mean is over labelled positions only, so the
-    loss does not shrink with padding. `label_smoothing` mixes in the uniform distribution.
+    `normalize="labels"` (default): the mean over labelled positions only, so the loss does
+    not shrink with padding. `normalize="rows"`: summed within each row (sentence), then
+    averaged over the rows, as the official tagging loss. `label_smoothing` mixes in the
+    uniform distribution.
     """
 
     def __init__(self, ignore_index: int = IGNORE_INDEX, label_smoothing: float = 0.0,
-                 name: str = "masked_sparse_crossentropy", **kwargs) -> None:
+                 name: str = "masked_sparse_crossentropy", normalize: str = "labels", **kwargs) -> None:
         super().__init__(name=name, reduction="sum", **kwargs)
+        if normalize not in ("labels", "rows"):
+            raise ValueError(f"normalize must be 'labels' or 'rows', got {normalize!r}")
         self.ignore_index = int(ignore_index)
         self.label_smoothing = float(label_smoothing)
+        self.normalize = normalize
 
     def call(self, y_true, y_pred):
         y_true = ops.cast(y_true, "int32")
@@ -175,10 +184,13 @@ class MaskedSparseCrossentropy(keras.losses.Loss):
         if self.label_smoothing:
             target = target * (1.0 - self.label_smoothing) + self.label_smoothing / ops.cast(num_classes, "float32")
         per_item = -ops.sum(target * log_probs, axis=-1) * valid
+        if self.normalize == "rows":
+            return ops.sum(per_item) / ops.cast(ops.shape(per_item)[0], "float32")
         return ops.sum(per_item) / ops.maximum(ops.sum(valid), 1.0)
 
     def get_config(self) -> dict:
-        return {"name": self.name, "ignore_index": self.ignore_index, "label_smoothing": self.label_smoothing}
+        return {"name": self.name, "ignore_index": self.ignore_index, "label_smoothing": self.label_smoothing,
+                "normalize": self.normalize}
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")

@@ -20,7 +20,10 @@ def register(subparsers) -> None:
         "finetune",
         help="fine-tune a discriminator on a task (the paper's recipe by default)",
         description="Fine-tune ELECTRA with the paper's recipe: LR by model size, layer-wise LR decay, 10% "
-        "warm-up + linear decay, AdamW eps 1e-6 without weight decay, batch 32, best dev checkpoint.",
+        "warm-up + linear decay, AdamW eps 1e-6 without weight decay or bias correction, batch 32, a fixed "
+        "number of epochs and the last checkpoint (--seeds: the median over seeds, as the paper reports). "
+        "Every deviation from the official code is an option below whose default is the official value, "
+        "except the layer-wise decay's off-by-one (--legacy-layerwise-decay) and the NER head (--tagging-head).",
     )
     p.add_argument("--task", metavar="NAME", help=f"task name ({task_help}); default with --tfds: from its name")
     source = p.add_mutually_exclusive_group(required=True)
@@ -38,7 +41,8 @@ def register(subparsers) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace the model already in --output")
     size = p.add_argument_group("model")
     size.add_argument("--preset", choices=PRESET_CHOICES,
-                      help="model size: the architecture for --init random (default small) and the LR defaults")
+                      help="model size: the architecture for --init random (default small) and the LR defaults; "
+                      "small, base, large are the paper's; tiny is a debug size (tests, laptops), not a paper model")
     size.add_argument("--vocab", metavar="PATH", help="vocab.txt for --init random")
     size.add_argument("--cased", action="store_true", help="do not lower-case (for --init random with a cased vocab)")
     size.add_argument("--config", action="append", metavar="KEY=VALUE",
@@ -54,15 +58,28 @@ def register(subparsers) -> None:
     opt.add_argument("--learning-rate", type=float, metavar="X", help="default 3e-4 Small/tiny, 1e-4 Base, 5e-5 Large")
     opt.add_argument("--layerwise-lr-decay", type=float, metavar="X", help="default 0.8 (0.9 Large)")
     opt.add_argument("--legacy-layerwise-decay", action="store_true",
-                     help="reproduce the official off-by-one layer-wise decay (google-research/electra#51)")
+                     help="the official code's layer-wise depths exactly (google-research/electra#51): head x1, "
+                     "top block x decay^2 ... embeddings x decay^(n+2); default: the gap closed (top block x decay)")
     opt.add_argument("--warmup-fraction", type=float, default=0.1, metavar="X")
     opt.add_argument("--weight-decay", type=float, default=0.0, metavar="X")
     opt.add_argument("--dropout", type=float, default=0.1, metavar="X")
     opt.add_argument("--seed", type=int, default=0)
     opt.add_argument("--seeds", type=int, nargs="+", metavar="S",
-                     help="train one model per seed and also report their ensemble (averaged probabilities)")
+                     help="train one model per seed: report the median dev score (the paper: 10 seeds on GLUE) "
+                     "and the ensemble (averaged probabilities)")
+    opt.add_argument("--protocol", choices=("paper", "best-dev"), default="paper",
+                     help="paper (default): fixed epochs, the last checkpoint, the median over --seeds, the median "
+                     "seed's model saved; best-dev: keep each seed's best dev epoch, stop early (--patience), "
+                     "save the best seed")
     opt.add_argument("--patience", type=int, default=3, metavar="N",
-                     help="stop after N epochs without a better dev score (0: never)")
+                     help="--protocol best-dev: stop after N epochs without a better dev score (0: never)")
+    opt.add_argument("--no-double-unordered", dest="double_unordered", action="store_false",
+                     help="MRPC, STS-B: train on each pair in its given order only (official, default: both orders)")
+    opt.add_argument("--adam-bias-correction", action="store_true",
+                     help="Adam with bias correction (Keras/PyTorch style); official: none (default)")
+    opt.add_argument("--default-initializer", choices=("glorot_uniform", "truncated_normal"),
+                     help="init of the new task head (and of embeddings_project for --init random): "
+                     "glorot_uniform (official, default) or truncated normal(0.02) like Hugging Face")
     opt.add_argument("--label-smoothing", type=float, default=0.0, metavar="X")
     opt.add_argument("--fgm-epsilon", type=float, default=0.0, metavar="X",
                      help="FGM adversarial training on the word embeddings with this epsilon (e.g. 1.0)")
@@ -98,6 +115,9 @@ def register(subparsers) -> None:
                       help="QA: no-answer threshold (default: -2.75 on the answerability logit with --head electra, "
                       "official; 0 on null minus best span score with --head huggingface)")
     task.add_argument("--pooling", choices=("cls", "entity_start"), help="relations: default entity_start")
+    task.add_argument("--tagging-head", choices=("huggingface", "official"),
+                      help="NER: huggingface (default: dropout, IOB2 tags, loss averaged over words) or official "
+                      "(the official ELECTRA tagger: no dropout, BIOES tags, loss summed per sentence)")
     task.add_argument("--num-choices", type=int, metavar="N", help="multiple choice: choices per question")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
     p.set_defaults(func=_finetune)
@@ -138,7 +158,7 @@ def _task_options(args) -> dict:
     names = {"doc_stride": args.doc_stride, "max_query_length": args.max_query_length,
              "max_answer_length": args.max_answer_length, "n_best": args.n_best,
              "null_score_threshold": args.null_score_threshold, "pooling": args.pooling,
-             "num_choices": args.num_choices}
+             "num_choices": args.num_choices, "tagging_head": args.tagging_head}
     options = {k: v for k, v in names.items() if v is not None}
     if args.allow_no_answer:
         options["allow_no_answer"] = True
@@ -167,6 +187,8 @@ def _finetune(args) -> int:
         seq_length=args.seq_length, seed=args.seed, seeds=args.seeds, max_train_examples=args.max_train_examples,
         max_eval_examples=args.max_eval_examples, train_examples_per_class=args.train_examples,
         early_stopping_patience=args.patience or None, label_smoothing=args.label_smoothing,
+        protocol=args.protocol, double_unordered=args.double_unordered,
+        adam_bias_correction=args.adam_bias_correction, default_initializer=args.default_initializer,
         fgm_epsilon=args.fgm_epsilon, peft=args.peft, lora_rank=args.lora_rank,
         adapter_size=args.adapter_size, freeze_layers=args.freeze_layers,
         head=args.head, jit_compile=args.jit, train_split=args.train_split, dev_split=args.dev_split,
@@ -177,7 +199,15 @@ def _finetune(args) -> int:
     )
     results = finetune(config)
     metric = results["metric"]
-    line = f"{results['task']}: dev {metric} {results['dev'][metric]:.4f} (best epoch {results['best_epoch']})"
+    median = results["median"]
+    if results["protocol"] == "paper":
+        line = f"{results['task']}: dev {metric} {results['dev'][metric]:.4f} (last epoch {results['best_epoch']}"
+        line += f", seed {results['best_seed']})" if len(median["values"]) == 1 else (
+            f"; median over seeds {median['seeds']}: {median['dev']:.4f}, "
+            f"values {', '.join(f'{v:.4f}' for v in median['values'])})")
+    else:
+        line = (f"{results['task']}: dev {metric} {results['dev'][metric]:.4f} (best epoch {results['best_epoch']}"
+                f", seed {results['best_seed']})")
     if "test" in results and metric in results["test"]:
         line += f", test {metric} {results['test'][metric]:.4f}"
     if "ensemble" in results:
@@ -206,19 +236,32 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
+    from keras_electra.errors import DataError
     from keras_electra.export.predictor import predict_any
-    from keras_electra.tasks.predict import format_prediction
+    from keras_electra.tasks.predict import format_prediction, is_blank
 
     texts = list(args.texts)
-    if texts == ["-"]:
-        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    stdin = texts == ["-"]
+    if stdin:  # bytes, so that invalid UTF-8 becomes U+FFFD instead of a UnicodeDecodeError
+        texts = sys.stdin.buffer.read().decode("utf-8", errors="replace").splitlines()
+        if any("\ufffd" in t for t in texts):
+            print("warning: invalid UTF-8 on stdin, replaced by U+FFFD", file=sys.stderr)
     # Keras model directory, SavedModel, .tflite or .onnx: the same output for each.
-    results = predict_any(args.model, texts, question=args.question, context=args.context,
-                          batch_size=args.batch_size)
+    keep = [i for i, t in enumerate(texts) if not (stdin and is_blank(t))]
+    if stdin and not keep:
+        raise DataError("nothing to predict: stdin holds no non-blank line")
+    kept = predict_any(args.model, [texts[i] for i in keep], question=args.question, context=args.context,
+                       batch_size=args.batch_size)
+    results: list[dict | None] = kept
+    if stdin and len(keep) < len(texts) and len(kept) == len(keep):
+        # One output per input line: a blank line (the `is_blank` rule) gives null / an empty line.
+        results = [None] * len(texts)
+        for i, result in zip(keep, kept):
+            results[i] = result
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
     else:
         for result in results:
-            print(format_prediction(result))
+            print("" if result is None else format_prediction(result))
     return 0
 

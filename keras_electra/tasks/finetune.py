@@ -1,29 +1,38 @@
 """The paper's fine-tuning recipe, as defaults of one function: `finetune(FinetuneConfig(...))`.
 
 - LR 3e-4 Small (and tiny), 1e-4 Base, 5e-5 Large; layer-wise LR decay 0.8 (0.9 Large)
-  with the official off-by-one fixed (`legacy_layerwise_decay=True` reproduces it).
-- AdamW, ε 1e-6, weight decay 0, global-norm clipping 1.0; 10% linear warm-up then
-  linear decay; batch 32; dropout 0.1.
+  with the official off-by-one fixed: head ×1, top block ×decay; `legacy_layerwise_decay=True`
+  reproduces the official depths (head ×1, top block ×decay², embeddings ×decay^(n+2)).
+- AdamW, ε 1e-6, weight decay 0, global-norm clipping 1.0, no Adam bias correction (the
+  official optimiser; `adam_bias_correction=True` adds it); 10% linear warm-up then linear
+  decay; batch 32; dropout 0.1.
 - Epochs from the task registry (3; 10 for STS-B; 2 for SQuAD).
-- The dev metric is computed after every epoch: the best epoch's weights are kept,
-  and training stops early after `early_stopping_patience` epochs without progress.
+- MRPC and STS-B train on both sentence orders (the official `double_unordered`;
+  `double_unordered=False` turns it off).
+- `protocol="paper"` (default): a fixed number of epochs, the last checkpoint, and over
+  several `seeds` the median dev score (the paper reports the median of 10 runs on GLUE dev).
+  `protocol="best-dev"`: after each epoch the dev metric picks the best epoch's weights, and
+  training stops early after `early_stopping_patience` epochs without progress.
 - Options: label smoothing, FGM adversarial training, an ensemble over several seeds
   (probabilities averaged), LoRA / BitFit / frozen bottom layers, few-shot sampling.
 
 Outputs (`output` directory): `model.keras` + `vocab.txt` + `tokenizer.json` + `task.json`
-(the best model), `results.json` (metrics, full config, data files), `training_curves.png`
+(the median seed's model under the paper protocol, else the best seed's), `results.json`
+(metrics, full config, the resolved hyperparameters, data files), `training_curves.png`
 and TensorBoard logs under `logs/`. An existing output is replaced only with `overwrite=True`;
 a failed run removes the output directory it created.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import math
 import os
 import random
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,12 +60,16 @@ from keras_electra.tasks.registry import (
     token_labels,
 )
 from keras_electra.utils.devices import resolve_jit_compile
-from keras_electra.utils.io import atomic_file, write_json
+from keras_electra.utils.io import atomic_file, output_lock, write_json
 
 TASK_FILE = "task.json"
 RESULTS_FILE = "results.json"
 PLOT_FILE = "training_curves.png"
 HIDDEN_TO_SIZE = {128: "tiny", 256: "small", 768: "base", 1024: "large"}
+PROTOCOLS = ("paper", "best-dev")
+# Official `double_unordered` (configure_finetuning.py, default True): these pair tasks also
+# train on every pair in the other order (QQP too, which this package does not ship).
+DOUBLE_UNORDERED_TASKS = ("mrpc", "stsb", "qqp")
 
 
 @dataclasses.dataclass
@@ -83,11 +96,15 @@ class FinetuneConfig:
     dropout: float = 0.1
     seq_length: int | None = None
     seed: int = 0
-    seeds: list[int] | None = None  # several seeds: an ensemble (probabilities averaged)
+    seeds: list[int] | None = None  # several seeds: the median (paper protocol) and an ensemble
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
     train_examples_per_class: int | None = None  # few-shot: N examples of each class
-    early_stopping_patience: int | None = 3
+    early_stopping_patience: int | None = 3  # protocol "best-dev" only
+    protocol: str = "paper"  # "paper": fixed epochs, last checkpoint; "best-dev": best dev epoch, early stopping
+    double_unordered: bool = True  # MRPC/STS-B: also train on (b, a) for every pair, as officially
+    adam_bias_correction: bool = False  # official: none
+    default_initializer: str | None = None  # the task head's init: None = the backbone's (official glorot_uniform)
     label_smoothing: float = 0.0
     fgm_epsilon: float = 0.0
     peft: str = "none"
@@ -135,6 +152,11 @@ def resolve_hyperparameters(config: FinetuneConfig, spec: TaskSpec, backbone: El
         "layerwise_lr_decay": (config.layerwise_lr_decay if config.layerwise_lr_decay is not None
                                else defaults["layerwise_lr_decay"]),
         "legacy_layerwise_decay": config.legacy_layerwise_decay,
+        "protocol": config.protocol,
+        "early_stopping_patience": config.early_stopping_patience if config.protocol == "best-dev" else None,
+        "double_unordered": config.double_unordered and spec.name in DOUBLE_UNORDERED_TASKS,
+        "adam_bias_correction": config.adam_bias_correction,
+        "default_initializer": backbone.default_initializer,
         "epochs": config.epochs if config.epochs is not None else spec.epochs,
         "batch_size": config.batch_size,
         "warmup_fraction": config.warmup_fraction,
@@ -226,6 +248,9 @@ def load_task_data(config: FinetuneConfig, spec: TaskSpec) -> TaskData:
     if config.train_examples_per_class:
         train = few_shot(train, config.train_examples_per_class, config.seed)
     train = subsample(train, config.max_train_examples, config.seed)
+    if config.double_unordered and spec.name in DOUBLE_UNORDERED_TASKS:
+        train = train + [dataclasses.replace(e, guid=f"{e.guid}-swapped", text_a=e.text_b, text_b=e.text_a)
+                         for e in train if e.text_b is not None]
     dev = subsample(dev, config.max_eval_examples, config.seed)
     if test is not None:
         test = subsample(test, config.max_eval_examples, config.seed)
@@ -243,6 +268,7 @@ def load_task_data(config: FinetuneConfig, spec: TaskSpec) -> TaskData:
         files["test"] = _absolute(test_files)
     # Generic tasks (and a fixed task given other tags with --labels) say what language the data is in.
     language = detect_language(train) if spec.language is None or config.labels else spec.language
+    check_label_coverage(train, labels, spec, files["train"])
     return TaskData(train, dev, test, files, labels, language, dev_source, options)
 
 
@@ -259,13 +285,30 @@ def _same_data(train: list, train_files: list, dev: list, dev_files: list) -> bo
     return all(dataclasses.astuple(a)[1:] == dataclasses.astuple(b)[1:] for a, b in zip(train, dev))
 
 
+def check_label_coverage(train: list, labels: Sequence[str] | None, spec: TaskSpec, files: list[str]) -> None:
+    """A classifier trained on one class learns nothing (it predicts that class): stop. A label
+    without training examples can never be predicted: warn."""
+    if spec.kind not in ("classification", "relation") or not labels:
+        return
+    counts = collections.Counter(str(e.label) for e in train if getattr(e, "label", None) is not None)
+    where = ", ".join(files) or "the training data"
+    if len(counts) == 1:
+        raise DataError(f"{where}: every training example of {spec.name} has the label "
+                        f"{next(iter(counts))!r}; a classifier needs at least two classes")
+    missing = [label for label in labels if label not in counts]
+    if missing:
+        print(f"warning: {where}: no training examples for label(s) {', '.join(map(repr, missing))}; the "
+              "model will never predict them", file=sys.stderr)
+
+
 # --------------------------------------------------------------------- callbacks
 class DevEvaluation(keras.callbacks.Callback):
     """After each epoch: the dev metrics (added to the logs as `dev_*`), best weights, early stopping."""
 
     def __init__(self, spec: TaskSpec, examples: list, batch_size: int, metric: str,
-                 patience: int | None = None) -> None:
+                 patience: int | None = None, keep_best: bool = True) -> None:
         super().__init__()
+        self.keep_best = keep_best  # False (paper protocol): no early stopping, the last epoch is kept
         self.spec = spec
         self.examples = examples
         self.batch_size = batch_size
@@ -293,6 +336,9 @@ class DevEvaluation(keras.callbacks.Callback):
         value = flat.get(self.metric)
         if value is None:
             raise ElectraError(f"dev metric {self.metric!r} is not among {sorted(flat)}")
+        if not self.keep_best:
+            self.best, self.best_epoch, self.best_predictions = value, epoch + 1, predictions
+            return
         if value > self.best:
             self.best, self.best_epoch, self._wait = value, epoch + 1, 0
             self.best_weights = [np.array(w) for w in self.model.get_weights()]
@@ -303,7 +349,7 @@ class DevEvaluation(keras.callbacks.Callback):
                 self.model.stop_training = True
 
     def on_train_end(self, logs=None) -> None:
-        if self.best_weights is not None:
+        if self.keep_best and self.best_weights is not None:
             self.model.set_weights(self.best_weights)
 
 
@@ -375,12 +421,15 @@ class StepLosses(keras.callbacks.Callback):
 def build_task_model(config: FinetuneConfig, spec: TaskSpec, labels: list[str] | None, seed: int,
                      seq_length: int) -> tuple[ElectraTask, ElectraTokenizer]:
     keras.utils.set_random_seed(seed)
+    init = {"default_initializer": config.default_initializer} if config.default_initializer else {}
     if config.init == "random":
         backbone, tokenizer = random_backbone(config.preset or "small", config.vocab, config.lower_case, seed,
                                               **{"hidden_dropout": config.dropout, "attention_dropout": config.dropout,
-                                                 **config.model_overrides})
+                                                 **init, **config.model_overrides})
     else:
         backbone, tokenizer = load_pretrained_backbone(config.init)
+        if config.default_initializer:  # the fresh head's init; the loaded weights are untouched
+            backbone.default_initializer = config.default_initializer
     options = {**spec.options, **config.task_options, "dropout": config.dropout, "head": config.head,
                "label_smoothing": config.label_smoothing}
     model = spec.runner.build_model(backbone, tokenizer, seq_length, labels, options)
@@ -391,7 +440,7 @@ def build_task_model(config: FinetuneConfig, spec: TaskSpec, labels: list[str] |
 
 def train_one_seed(config: FinetuneConfig, spec: TaskSpec, data: TaskData, hp: dict, model: ElectraTask,
                    tokenizer: ElectraTokenizer, seed: int, log_dir: Path) -> dict[str, Any]:
-    """Train one freshly built model with `seed`; keep its best dev epoch."""
+    """Train one freshly built model with `seed`; keep its last epoch (paper) or its best dev epoch."""
     runner = spec.runner
     runner.check(data.train, model, "training data")
     runner.check(data.dev, model, "dev data")
@@ -402,15 +451,17 @@ def train_one_seed(config: FinetuneConfig, spec: TaskSpec, data: TaskData, hp: d
     total_steps = steps_per_epoch * hp["epochs"]
     multipliers = layerwise_lr_multipliers(model.trainable_variables, model.backbone.num_layers,
                                            hp["layerwise_lr_decay"], legacy_off_by_one=hp["legacy_layerwise_decay"])
+    warmup_steps = int(hp["warmup_fraction"] * total_steps)
     optimizer = create_optimizer(
-        hp["learning_rate"], total_steps, int(hp["warmup_fraction"] * total_steps),
+        hp["learning_rate"], total_steps, warmup_steps,
         weight_decay_rate=hp["weight_decay"], epsilon=hp["adam_epsilon"], clip_norm=hp["clip_norm"],
-        lr_multipliers=multipliers,
+        bias_correction=hp["adam_bias_correction"], lr_multipliers=multipliers,
     )
     model.compile(optimizer=optimizer, jit_compile=resolve_jit_compile(config.jit_compile),
                   **runner.compile_args(model, {"label_smoothing": config.label_smoothing}))
     eval_batch = config.eval_batch_size or max(hp["batch_size"], 32)
-    dev_eval = DevEvaluation(spec, data.dev, eval_batch, spec.metric, config.early_stopping_patience)
+    dev_eval = DevEvaluation(spec, data.dev, eval_batch, spec.metric, hp["early_stopping_patience"],
+                             keep_best=hp["protocol"] == "best-dev")
     steps = StepLosses()
     callbacks = [dev_eval, steps, ScalarLogger(log_dir)]
     start = time.perf_counter()
@@ -426,6 +477,8 @@ def train_one_seed(config: FinetuneConfig, spec: TaskSpec, data: TaskData, hp: d
         "train_history": {k: [float(x) for x in v] for k, v in history.history.items()},
         "step_losses": {"step": steps.steps, "loss": steps.losses},
         "steps_per_epoch": steps_per_epoch,
+        "total_steps": total_steps,
+        "warmup_steps": warmup_steps,
         "train_seconds": seconds,
         "median_step_seconds": float(np.median(timed)) if timed else None,
         **trainable_summary(model),
@@ -507,7 +560,7 @@ def plot_curves(path: Path, run: dict[str, Any], metric: str, title: str) -> Non
     epochs = [h["epoch"] for h in run["dev_history"]]
     ax_dev.plot(epochs, [h[metric] for h in run["dev_history"]], "o-", color="C2", label=f"dev {metric}")
     if run.get("best_epoch"):
-        ax_dev.axvline(run["best_epoch"], color="grey", ls="--", lw=1, label="best epoch")
+        ax_dev.axvline(run["best_epoch"], color="grey", ls="--", lw=1, label="kept epoch")
     ax_dev.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax_dev.set_xlabel("epoch")
     ax_dev.set_ylabel(f"dev {metric}")
@@ -521,8 +574,18 @@ def plot_curves(path: Path, run: dict[str, Any], metric: str, title: str) -> Non
 
 
 def finetune(config: FinetuneConfig) -> dict[str, Any]:
-    """Fine-tune, evaluate and save; returns the content of `results.json`."""
+    """Fine-tune, evaluate and save; returns the content of `results.json`.
+
+    One run per output directory: a second run on the same `--output` stops at once.
+    """
+    with output_lock(config.output):
+        return _finetune(config)
+
+
+def _finetune(config: FinetuneConfig) -> dict[str, Any]:
     spec = get_task(config.task)
+    if config.protocol not in PROTOCOLS:
+        raise ElectraError(f"unknown protocol {config.protocol!r}; choose from {', '.join(PROTOCOLS)}")
     if config.init != "random":  # a name (HF id, keras-hub preset, TF1 release) -> a local path
         config = dataclasses.replace(config, init=resolve_optional(config.init))
     if config.init != "random" and not Path(config.init).exists() and not Path(f"{config.init}.index").exists():
@@ -568,17 +631,29 @@ def _finetune(config: FinetuneConfig, spec: TaskSpec, data: TaskData, output: Pa
                                f"{model.backbone.max_position_embeddings} positions")
         hp = hp or resolve_hyperparameters(config, spec, model.backbone)  # LR defaults follow the model size
         runs.append(train_one_seed(config, spec, data, hp, model, tokenizer, seed, output / "logs" / f"seed_{seed}"))
+        # The schedule actually used (the same for every seed: the data and batch size are).
+        hp.update({k: runs[-1]["result"][k] for k in ("steps_per_epoch", "total_steps", "warmup_steps")})
 
     metric = spec.metric
-    best_run = max(runs, key=lambda r: r["result"]["dev"][metric])
+    dev_values = [r["result"]["dev"][metric] for r in runs]
+    if config.protocol == "paper":
+        # The paper reports the median over seeds; the saved model is the median run's (the lower
+        # median for an even number of seeds), not a dev-selected one.
+        order = sorted(range(len(runs)), key=lambda i: dev_values[i])
+        best_run = runs[order[(len(runs) - 1) // 2]]
+    else:
+        best_run = max(runs, key=lambda r: r["result"]["dev"][metric])
     model, tokenizer = best_run["model"], best_run["tokenizer"]
     results: dict[str, Any] = {
         "task": spec.name,
         "description": spec.description,
         "metric": metric,
+        "protocol": config.protocol,
         "dev": best_run["result"]["dev"],
-        "best_epoch": best_run["result"]["best_epoch"],
-        "best_seed": best_run["result"]["seed"],
+        "median": {"dev": float(np.median(dev_values)), "seeds": [r["result"]["seed"] for r in runs],
+                   "values": dev_values},
+        "best_epoch": best_run["result"]["best_epoch"],  # under the paper protocol: the last epoch
+        "best_seed": best_run["result"]["seed"],  # the saved model's seed
         "runs": [r["result"] for r in runs],
         "hyperparameters": hp,
         "config": dataclasses.asdict(config),
@@ -600,9 +675,8 @@ def _finetune(config: FinetuneConfig, spec: TaskSpec, data: TaskData, output: Pa
             merged = average_predictions([r["predictions"][split] for r in runs])
             ensemble[split] = _flat(spec.runner.score(spec.name, examples, merged, model))
         results["ensemble"] = ensemble
-        dev_values = [r["result"]["dev"][metric] for r in runs]
         results["seed_summary"] = {"mean": float(np.mean(dev_values)), "std": float(np.std(dev_values)),
-                                   "values": dev_values}
+                                   "median": float(np.median(dev_values)), "values": dev_values}
 
     table = {"text_columns": list(config.text_columns or ("text",)), "label_column": config.label_column or "label"} \
         if spec.dataset is None else {}
@@ -610,8 +684,10 @@ def _finetune(config: FinetuneConfig, spec: TaskSpec, data: TaskData, output: Pa
         "language": data.language, "init": config.init, "best_seed": results["best_seed"],
         "hyperparameters": hp, "data_files": data.files, **table,
     })
+    epoch_label = "best epoch" if config.protocol == "best-dev" else "last epoch"
     plot_curves(output / PLOT_FILE, best_run["result"], metric,
-                f"{spec.name}: {metric} {results['dev'][metric]:.4f} (best epoch {results['best_epoch']})")
+                f"{spec.name}: {metric} {results['dev'][metric]:.4f} ({epoch_label} {results['best_epoch']}, "
+                f"seed {results['best_seed']})")
     results["outputs"] = {"model": str(output / MODEL_FILE), "plot": str(output / PLOT_FILE),
                           "logs": str(output / "logs")}
     write_json(output / RESULTS_FILE, results)

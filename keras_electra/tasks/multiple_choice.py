@@ -62,7 +62,7 @@ class ElectraMultipleChoice(ElectraTask):
             self.dropout = None
         else:
             self.dropout = Dropout(dropout, name="classifier_dropout", dtype=policy)
-        self.classifier = dense_head(1, "classifier", init, policy)
+        self.classifier = dense_head(1, "classifier", init, policy, backbone.default_initializer)
         self.classifier.build((None, hidden))
         self.built = True  # every layer is built: `.keras` loading needs no sample call
 

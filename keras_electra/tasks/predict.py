@@ -14,6 +14,9 @@ the same dicts):
 from __future__ import annotations
 
 import functools
+import re
+import sys
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -42,6 +45,45 @@ def split_pair(text: str) -> tuple[str, str | None]:
     return text, None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str, warn: bool = True) -> str:
+    """`text` with lone surrogates (what Python makes of invalid UTF-8 in argv, or of a broken
+    JSON escape) replaced by U+FFFD; no tokenizer or TF string op accepts them."""
+    text = str(text)
+    if _SURROGATE.search(text) is None:
+        return text
+    if warn:
+        print("warning: invalid UTF-8 (lone surrogates) in the input, replaced by U+FFFD", file=sys.stderr)
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def clean_inputs(texts: Sequence[str], question, context, choices):
+    """`clean_text` on every input string (texts, question(s), context, choices)."""
+    def clean(value):
+        if value is None:
+            return None
+        return clean_text(value) if isinstance(value, str) else [clean_text(v) for v in value]
+
+    return clean(list(texts)) or [], clean(question), clean(context), clean(choices)
+
+
+def is_blank(text: str) -> bool:
+    """The one rule for an empty input: nothing but white space, control characters (NUL ...),
+    format characters (zero-width space, joiners, BOM) or U+FFFD. The tokenizer drops all of
+    them (as BERT's `_clean_text` does), so such a text would be predicted from no tokens."""
+    return all(ch.isspace() or ch == "\ufffd" or unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in text)
+
+
+def check_texts(texts: Sequence[str]) -> None:
+    if not texts:
+        raise DataError("nothing to predict: give one or more texts")
+    for i, text in enumerate(texts):
+        if is_blank(text):
+            raise DataError(f"text {i + 1} is empty (only white space, control or zero-width characters)")
+
+
 @functools.lru_cache(maxsize=4)
 def _load(model_dir: str):
     from keras_electra.tasks.finetune import load_task
@@ -65,7 +107,7 @@ def predict_texts(
     - multiple choice: `context`, `question` and `choices` (or `texts` as the choices).
     """
     model, info = _load(str(Path(model_dir).resolve()))
-    texts = [str(t) for t in texts]
+    texts, question, context, choices = clean_inputs(texts, question, context, choices)
     if isinstance(model, ElectraQuestionAnswerer):
         questions = qa_questions(question, texts, context)
         return qa_results(questions, context, model.answer(questions, [context] * len(questions), batch_size))
@@ -73,11 +115,7 @@ def predict_texts(
         q, options, padded = choice_inputs(context, question, choices or texts, model.num_choices)
         x = model.preprocessor((tf.constant([context]), tf.constant([q]), tf.constant([padded])))
         return choice_result(context, q, options, softmax(model.predict(x, verbose=0))[0])
-    if not texts:
-        raise DataError("nothing to predict: give one or more texts")
-    for i, text in enumerate(texts):
-        if not text.strip():
-            raise DataError(f"text {i + 1} is empty")
+    check_texts(texts)
     if isinstance(model, ElectraTokenClassifier):
         return [{"text": t, **r} for t, r in zip(texts, decode_text(model, texts))]
     if isinstance(model, ElectraRelationClassifier):

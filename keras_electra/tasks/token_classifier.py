@@ -24,13 +24,53 @@ from keras_electra.tasks.base import (
 from keras_electra.tasks.preprocessors import ElectraTokenClassifierPreprocessor
 from keras_electra.tasks.runner import AUTOTUNE, LabelMap, TaskRunner, softmax
 
+TAGGING_HEADS = ("huggingface", "official")
+
+
+def tag_spans_to_tags(spans: Sequence[tuple[str, int, int]], length: int, scheme: str) -> list[str]:
+    """Word tags of (type, first, last) spans in "IOB2" or "BIOES" (single-word entities S-, last words E-)."""
+    tags = ["O"] * length
+    for kind, first, last in spans:
+        if scheme == "BIOES" and first == last:
+            tags[first] = f"S-{kind}"
+            continue
+        tags[first] = f"B-{kind}"
+        for i in range(first + 1, last + 1):
+            tags[i] = f"I-{kind}"
+        if scheme == "BIOES":
+            tags[last] = f"E-{kind}"
+    return tags
+
+
+def convert_tags(tags: Sequence[str], scheme: str) -> list[str]:
+    """The same entities written in `scheme` ("IOB2" or "BIOES"); reads IOB1/IOB2/BIOES."""
+    return tag_spans_to_tags(task_metrics.get_entities(list(tags)), len(tags), scheme)
+
+
+def bioes_labels(labels: Sequence[str]) -> list[str]:
+    """An IOB2 tag set → the BIOES one: O first, then B-, I-, E-, S- of each type in order."""
+    kinds = list(dict.fromkeys(t.split("-", 1)[1] for t in labels if t != "O"))
+    return ["O"] + [f"{p}-{k}" for k in kinds for p in ("B", "I", "E", "S")]
+
+
+def is_bioes(labels: Sequence[str] | None) -> bool:
+    return bool(labels) and any(t.startswith(("E-", "S-")) for t in labels)
+
 
 @keras.saving.register_keras_serializable(package="keras_electra")
 class ElectraTokenClassifier(ElectraTask):
-    """Per-token logits [B, L, num_classes]: dropout → dense (`classifier/{kernel,bias}`, as HF).
+    """Per-token logits [B, L, num_classes]: dropout → dense (`classifier/{kernel,bias}`).
 
     Training labels sit on each word's first sub-word; the other positions are ignored.
     `decode_words` / `decode_text` turn the logits back into word tags and entity spans.
+
+    `tagging_head`:
+        "huggingface" (default): dropout → dense, IOB2 tags, cross-entropy averaged over the
+            labelled words of the batch (HF `ElectraForTokenClassification`).
+        "official": the official ELECTRA tagger (`finetune/tagging/tagging_tasks.py`): no
+            dropout, BIOES tags (`label_names` are BIOES; predictions are turned back into IOB2
+            for scoring and output), cross-entropy summed over each sentence's words and
+            averaged over sentences.
     """
 
     preprocessor_cls = ElectraTokenClassifierPreprocessor
@@ -44,14 +84,19 @@ class ElectraTokenClassifier(ElectraTask):
         preprocessor: ElectraTokenClassifierPreprocessor | None = None,
         label_names: list[str] | None = None,
         adversarial_epsilon: float = 0.0,
+        tagging_head: str = "huggingface",
         **kwargs,
     ) -> None:
         super().__init__(backbone, preprocessor, label_names, adversarial_epsilon, **kwargs)
+        if tagging_head not in TAGGING_HEADS:
+            raise ValueError(f"unknown tagging_head {tagging_head!r}; choose from {', '.join(TAGGING_HEADS)}")
+        self.tagging_head = tagging_head
         self.num_classes = int(num_classes)
-        self.dropout_rate = float(dropout)
+        self.dropout_rate = 0.0 if tagging_head == "official" else float(dropout)
         policy = backbone.dtype_policy
-        self.dropout = Dropout(dropout, name="classifier_dropout", dtype=policy)
-        self.classifier = dense_head(self.num_classes, "classifier", backbone.initializer_range, policy)
+        self.dropout = Dropout(self.dropout_rate, name="classifier_dropout", dtype=policy)
+        self.classifier = dense_head(self.num_classes, "classifier", backbone.initializer_range, policy,
+                                     backbone.default_initializer)
         self.classifier.build((None, None, backbone.hidden_size))
         self.built = True  # every layer is built: `.keras` loading needs no sample call
 
@@ -65,7 +110,8 @@ class ElectraTokenClassifier(ElectraTask):
         return names
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "num_classes": self.num_classes, "dropout": self.dropout_rate}
+        return {**super().get_config(), "num_classes": self.num_classes, "dropout": self.dropout_rate,
+                "tagging_head": self.tagging_head}
 
 
 # ----------------------------------------------------------------------- decoding
@@ -88,6 +134,8 @@ def word_tags(scores: np.ndarray, word_ids: np.ndarray, num_words: int, label_na
             best = int(scores[position].argmax())
             tags[word] = label_names[best]
             probs[word] = float(scores[position][best])
+    if is_bioes(label_names):  # the official tagger's BIOES, written back as IOB2
+        tags = convert_tags(tags, "IOB2")
     return tags, probs
 
 
@@ -137,14 +185,23 @@ class TokenClassificationRunner(TaskRunner):
     def build_model(self, backbone, tokenizer, seq_length, labels, options):
         if not labels:
             raise DataError("a token classification task needs its tag set")
+        head = options.get("tagging_head", "huggingface")
+        labels = bioes_labels(labels) if head == "official" else list(labels)
         return ElectraTokenClassifier.from_backbone(
             backbone, tokenizer, seq_length, num_classes=len(labels), dropout=options.get("dropout", 0.1),
-            label_names=list(labels),
+            label_names=labels, tagging_head=head,
         )
 
     def compile_args(self, model, options):
-        return {"loss": MaskedSparseCrossentropy(label_smoothing=options.get("label_smoothing", 0.0)),
+        normalize = "rows" if getattr(model, "tagging_head", "huggingface") == "official" else "labels"
+        return {"loss": MaskedSparseCrossentropy(label_smoothing=options.get("label_smoothing", 0.0),
+                                                 normalize=normalize),
                 "metrics": [MaskedAccuracy(name="token_accuracy")]}
+
+    @staticmethod
+    def model_tags(tags: Sequence[str], model) -> list[str]:
+        """Gold IOB2 tags in the model's own scheme (BIOES for the official tagger)."""
+        return convert_tags(tags, "BIOES") if is_bioes(model.label_names) else list(tags)
 
     def check(self, examples, model, where):
         tags = LabelMap(model.label_names, "tags")
@@ -154,7 +211,7 @@ class TokenClassificationRunner(TaskRunner):
             for word in e.words:
                 if not str(word).strip():
                     raise DataError(f"{where}: example {e.guid} has an empty word")
-            for tag in e.tags or ():
+            for tag in e.tags or ():  # IOB2 tags are also in a BIOES tag set
                 tags.encode(tag, f"{where}: example {e.guid}")
 
     def tag_ids(self, examples, model, where):
@@ -163,7 +220,7 @@ class TokenClassificationRunner(TaskRunner):
         for e in examples:
             if e.tags is None:
                 raise DataError(f"{where}: example {e.guid} has no tags")
-            rows.append([tags.encode(t, f"{where}: example {e.guid}") for t in e.tags])
+            rows.append([tags.encode(t, f"{where}: example {e.guid}") for t in self.model_tags(e.tags, model)])
         return tf.ragged.constant(rows, dtype=tf.int32, ragged_rank=1)
 
     def train_dataset(self, model, examples, batch_size, seed, shuffle=True):

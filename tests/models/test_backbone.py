@@ -63,6 +63,50 @@ def test_numerics_follow_the_official_code():
     assert same.embeddings_project is None
 
 
+def test_layers_without_an_official_initialiser_are_glorot_by_default(tmp_path):
+    """Officially embeddings_project, the RTD output dense_1 and the task heads are `tf.layers.dense`
+    without an initialiser (glorot_uniform); truncated normal(0.02) is the named option."""
+    from keras_electra.tasks.classifier import ElectraClassifier
+
+    keras.utils.set_random_seed(0)
+    config = ElectraConfig.from_preset("tiny", vocab_size=50, hidden_size=256, num_heads=4)
+    assert config.default_initializer == "glorot_uniform"
+    for choice in ("glorot_uniform", "truncated_normal"):
+        model = ElectraDiscriminator.from_electra_config(config.replace(default_initializer=choice))
+        classifier = ElectraClassifier(model.backbone, num_classes=2)
+        kernels = {"projection": model.backbone.embeddings_project.kernel, "rtd": model.rtd_head.dense_1.kernel,
+                   "head": classifier.classifier.kernel}
+        for name, kernel in kernels.items():
+            values = np.asarray(kernel.numpy())
+            fan_in, fan_out = values.shape
+            limit = np.sqrt(6 / (fan_in + fan_out))
+            if choice == "glorot_uniform":
+                assert np.abs(values).max() <= limit and np.abs(values).max() > 0.8 * limit, name
+            else:
+                assert np.abs(values).max() <= 0.04 + 1e-6, name
+        values = model.backbone.embeddings_project.kernel.numpy()
+        if choice == "truncated_normal":
+            assert values.std() == pytest.approx(0.02 * 0.88, rel=0.05)
+        else:
+            assert values.std() == pytest.approx(np.sqrt(2 / (64 + 256)), rel=0.05)
+        # The RTD hidden dense and the encoder stay truncated normal(0.02) either way.
+        assert np.abs(model.rtd_head.dense.kernel.numpy()).max() <= 0.04 + 1e-6
+
+    # The field is serialised; a config saved before it existed loads with the official value.
+    backbone = ElectraBackbone.from_electra_config(config.replace(default_initializer="truncated_normal"))
+    assert backbone.get_config()["default_initializer"] == "truncated_normal"
+    old = backbone.get_config()
+    del old["default_initializer"]
+    assert ElectraBackbone.from_config(old).default_initializer == "glorot_uniform"
+    model = ElectraDiscriminator(backbone)
+    model.save(tmp_path / "d.keras")
+    restored = keras.saving.load_model(tmp_path / "d.keras")
+    assert restored.backbone.default_initializer == "truncated_normal"
+    assert restored.rtd_head.output_initializer == "truncated_normal"
+    with pytest.raises(ConfigError, match="default_initializer"):
+        config.replace(default_initializer="zeros")
+
+
 def test_canonical_names_cover_every_weight_once():
     config = ElectraConfig.from_preset("tiny", vocab_size=100)
     disc = ElectraDiscriminator.from_electra_config(config)

@@ -159,3 +159,61 @@ def test_scatter_and_gather_round_trip(sequences, masked):
     vectors = np.random.default_rng(0).normal(size=(*ids.shape, 8)).astype(np.float32)
     picked = keras.ops.convert_to_numpy(gather_positions(vectors, positions))
     np.testing.assert_array_equal(picked, np.take_along_axis(vectors, positions[..., None], axis=1))
+
+
+# ------------------------------------------------ the official sampling: positions drawn with replacement
+@pytest.fixture(scope="module")
+def masked_with_replacement(sequences, uncased_tokenizer):
+    return run_masking(sequences, uncased_tokenizer, seed=4, mask_sampling="with_replacement")
+
+
+def test_with_replacement_keeps_the_counts_and_never_picks_specials(sequences, masked_with_replacement,
+                                                                     uncased_tokenizer):
+    result = masked_with_replacement
+    lengths = sequences["padding_mask"].sum(axis=1).astype(np.float32)
+    expected = np.clip(np.round(lengths * np.float32(MASK_RATE)), 1, MAX_PREDICTIONS).astype(int)
+    np.testing.assert_array_equal((result["weights"] > 0).sum(axis=1), expected)  # slots, as officially
+    assert np.all(result["positions"][result["weights"] == 0] == 0)
+    used, rows, positions = used_positions(result)
+    assert np.all(sequences["padding_mask"][rows, positions] == 1)
+    original = sequences["token_ids"][rows, positions]
+    assert not np.isin(original, [uncased_tokenizer.cls_id, uncased_tokenizer.sep_id, uncased_tokenizer.pad_id]).any()
+    np.testing.assert_array_equal(result["target_ids"][used], original)
+    changed = result["token_ids"] != sequences["token_ids"]
+    written = np.zeros_like(changed)
+    written[rows, positions] = True
+    assert not np.any(changed & ~written)
+
+
+def test_with_replacement_draws_duplicates_at_the_expected_rate(sequences, masked_with_replacement):
+    used = masked_with_replacement["weights"] > 0
+    full = sequences["padding_mask"].sum(axis=1) == SEQ
+    distinct = np.array([len(set(p[u].tolist())) for p, u in zip(masked_with_replacement["positions"], used)])
+    # 19 uniform draws among the 126 ordinary tokens of a full row: 126·(1 − (125/126)^19) distinct on average.
+    expected = 126 * (1 - (125 / 126) ** 19)
+    assert abs(distinct[full].mean() - expected) < 0.05, distinct[full].mean()
+    assert distinct[full].mean() < MAX_PREDICTIONS - 1  # duplicates really happen
+    _, rows, positions = used_positions(masked_with_replacement)
+    lengths = sequences["padding_mask"].sum(axis=1)[rows]
+    histogram = np.histogram((positions - 1) / np.maximum(lengths - 2, 1), bins=4, range=(0, 1))[0] / len(rows)
+    assert np.all(np.abs(histogram - 0.25) < 0.01), histogram
+
+
+def test_with_replacement_decides_each_position_once(sequences, masked_with_replacement, uncased_tokenizer):
+    used, rows, positions = used_positions(masked_with_replacement)
+    new = masked_with_replacement["token_ids"][rows, positions]
+    original = sequences["token_ids"][rows, positions]
+    assert np.all((new == uncased_tokenizer.mask_id) | (new == original))
+    # Over distinct positions, 85% become [MASK].
+    flat = np.unique(rows * SEQ + positions)
+    is_mask = masked_with_replacement["token_ids"].reshape(-1)[flat] == uncased_tokenizer.mask_id
+    assert abs(is_mask.mean() - 0.85) < 4 * np.sqrt(0.85 * 0.15 / len(flat)), is_mask.mean()
+
+
+def test_scatter_writes_a_duplicated_position_once():
+    ids = np.array([[5, 6, 7, 8, 9]], np.int32)
+    positions = np.array([[2, 3, 2, 0]], np.int32)
+    weights = np.array([[1, 1, 1, 0]], np.float32)
+    new, written = scatter_positions(ids, positions, weights, np.array([[100, 200, 300, 400]], np.int32))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(new), [[5, 6, 100, 200, 9]])
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(written), [[0, 0, 1, 1, 0]])

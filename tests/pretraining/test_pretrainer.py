@@ -168,6 +168,19 @@ def test_save_and_load_give_identical_outputs(uncased_tokenizer, novel_batches, 
                                   pretrainer.discriminator.predict(inputs, verbose=0))
 
 
+def test_official_mask_sampling_trains_and_is_saved(uncased_tokenizer, novel_batches, tmp_path):
+    pretrainer = make_pretrainer(uncased_tokenizer, mask_sampling="with_replacement")
+    pretrainer.compile(optimizer=create_optimizer(1e-3, 10, 0))
+    logs = pretrainer.train_on_batch(novel_batches[0], return_dict=True)
+    assert all(np.isfinite(v) for v in logs.values()), logs
+    pretrainer.save(tmp_path / "pretrainer.keras")
+    assert keras.saving.load_model(tmp_path / "pretrainer.keras").mask_sampling == "with_replacement"
+    config = make_pretrainer(uncased_tokenizer).get_config()
+    assert config["mask_sampling"] == "without_replacement"
+    del config["mask_sampling"]  # saved before the option existed
+    assert ElectraPretrainer.from_config(config).mask_sampling == "without_replacement"
+
+
 def test_mlm_objective_and_sentence_head_train(uncased_tokenizer, tmp_path):
     from keras_electra.pretraining.pretrainer import dummy_batch
 
@@ -193,6 +206,7 @@ def test_mlm_objective_and_sentence_head_train(uncased_tokenizer, tmp_path):
         (dict(sentence_objective="xyz"), "sentence_objective"),
         (dict(mask_token_rate=0.9, random_token_rate=0.2), "random_token_rate"),
         (dict(seq_length=4), "seq_length"),
+        (dict(mask_sampling="random"), "mask_sampling"),
     ],
 )
 def test_bad_options_are_rejected(uncased_tokenizer, kwargs, message):

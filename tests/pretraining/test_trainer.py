@@ -114,6 +114,29 @@ def test_bad_input_gives_one_line_errors(tmp_path, capsys):
     assert code == 2 and "[MASK]" in err and len(err.splitlines()) == 1
 
 
+def test_deviation_options_reach_the_run_and_metrics_json(tmp_path, capsys):
+    """The official choices by default; each deviation flag reaches the optimiser, the masking and the model,
+    and metrics.json records what was used."""
+    base = ["pretrain", "--preset", "tiny", "--vocab", str(VOCAB_UNCASED), "--corpus", CORPUS, "--steps", "2",
+            "--batch-size", "4", "--seq-length", "32", "--eval-batches", "1", "--config", "num_layers=1"]
+    assert main([*base, "--output", str(tmp_path / "official")]) == 0
+    metrics = json.loads((tmp_path / "official" / "metrics.json").read_text())
+    assert (metrics["adam_bias_correction"], metrics["mask_sampling"], metrics["default_initializer"]) == (
+        False, "without_replacement", "glorot_uniform")
+    assert main([*base, "--output", str(tmp_path / "ours"), "--adam-bias-correction", "--mask-sampling",
+                 "with_replacement", "--default-initializer", "truncated_normal"]) == 0
+    metrics = json.loads((tmp_path / "ours" / "metrics.json").read_text())
+    assert (metrics["adam_bias_correction"], metrics["mask_sampling"], metrics["default_initializer"]) == (
+        True, "with_replacement", "truncated_normal")
+    run = json.loads((tmp_path / "ours" / "run_config.json").read_text())
+    assert run["adam_bias_correction"] is True and run["mask_sampling"] == "with_replacement"
+    options = PretrainingOptions(**{**run, "sources": [CORPUS]}).resolved()
+    pretrainer = build_pretrainer(options, ElectraTokenizer(VOCAB_UNCASED))
+    assert pretrainer.mask_sampling == "with_replacement"
+    assert pretrainer.discriminator.rtd_head.output_initializer == "truncated_normal"
+    capsys.readouterr()
+
+
 def test_config_overrides_change_the_network(tmp_path, capsys):
     """`--config KEY=VALUE` changes one ElectraConfig field of the preset; bad keys stop in one line."""
     from keras_electra.config import parse_overrides

@@ -91,3 +91,53 @@ def test_ner_from_a_pretrained_directory_with_a_seed_ensemble(tmp_path, capsys, 
     for entity in out["entities"]:
         assert out["text"][entity["start"]:entity["end"]] == entity["text"]
         assert entity["type"] in ("PER", "ORG", "LOC", "MISC")
+
+
+def test_paper_protocol_reports_the_median_over_seeds_and_the_resolved_recipe(tmp_path, capsys):
+    """The README's command on a tiny slice: MRPC, fixed epochs, last checkpoint, median over two seeds,
+    both sentence orders (official double_unordered), and every resolved value in results.json."""
+    output = tmp_path / "mrpc"
+    rc = main([
+        "finetune", "--task", "mrpc", "--data", str(GLUE / "MRPC"), "--init", "random", "--preset", "tiny",
+        "--vocab", str(VOCAB_UNCASED), "--max-train-examples", "64", "--max-eval-examples", "64", "--epochs", "2",
+        "--seq-length", "64", "--protocol", "paper", "--seeds", "0", "1", "--output", str(output), "--quiet",
+        "--no-jit", "--config", "num_layers=1",
+    ])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    results = json.loads((output / "results.json").read_text())
+    values = [r["dev"]["accuracy"] for r in results["runs"]]
+    assert results["protocol"] == "paper" and results["median"]["values"] == values
+    assert results["median"]["dev"] == pytest.approx(sorted(values)[0] / 2 + sorted(values)[1] / 2)
+    assert f"median over seeds [0, 1]: {results['median']['dev']:.4f}" in printed
+    for run in results["runs"]:  # the last epoch is kept, not the best one
+        assert run["best_epoch"] == 2 and run["dev"]["accuracy"] == run["dev_history"][-1]["accuracy"]
+    # The saved model is the lower-median seed's.
+    assert results["best_seed"] == results["runs"][min(range(2), key=lambda i: values[i])]["seed"]
+    assert results["num_examples"]["train"] == 128  # 64 pairs in both orders
+    hp = results["hyperparameters"]
+    assert hp["protocol"] == "paper" and hp["double_unordered"] is True and hp["adam_bias_correction"] is False
+    assert hp["early_stopping_patience"] is None and hp["default_initializer"] == "glorot_uniform"
+    assert (hp["learning_rate"], hp["layerwise_lr_decay"], hp["epochs"]) == (3e-4, 0.8, 2)
+    assert (hp["steps_per_epoch"], hp["total_steps"], hp["warmup_steps"]) == (4, 8, 0)
+    assert all(value is not None for key, value in hp.items() if key not in ("early_stopping_patience",
+                                                                               "clip_norm"))
+
+
+def test_best_dev_protocol_and_the_deviation_flags_are_recorded(tmp_path, capsys):
+    output = tmp_path / "mrpc"
+    rc = main([
+        "finetune", "--task", "mrpc", "--data", str(GLUE / "MRPC"), "--init", "random", "--preset", "tiny",
+        "--vocab", str(VOCAB_UNCASED), "--max-train-examples", "32", "--max-eval-examples", "32", "--epochs", "1",
+        "--seq-length", "32", "--protocol", "best-dev", "--no-double-unordered", "--adam-bias-correction",
+        "--default-initializer", "truncated_normal", "--output", str(output), "--quiet", "--no-jit",
+        "--config", "num_layers=1",
+    ])
+    assert rc == 0 and "best epoch 1" in capsys.readouterr().out
+    results = json.loads((output / "results.json").read_text())
+    hp = results["hyperparameters"]
+    assert (hp["protocol"], hp["double_unordered"], hp["adam_bias_correction"], hp["default_initializer"],
+            hp["early_stopping_patience"]) == ("best-dev", False, True, "truncated_normal", 3)
+    assert results["num_examples"]["train"] == 32
+    model = keras.saving.load_model(output / "model.keras")
+    assert model.backbone.default_initializer == "truncated_normal"

@@ -114,7 +114,7 @@ def test_layerwise_lr_multipliers_on_a_task_model(en_tokenizer):
     paths = {name: var.path for name, var in model.canonical_weights().items()}
     for legacy, extra in ((False, 0), (True, 1)):
         lr = layerwise_lr_multipliers(model.trainable_variables, 3, 0.8, legacy_off_by_one=legacy)
-        assert lr[paths["classifier/kernel"]] == pytest.approx(0.8**extra)
+        assert lr[paths["classifier/kernel"]] == 1.0  # official too: task_specific/ keeps the full LR
         assert lr[paths["electra/encoder/layer_2/output/dense/kernel"]] == pytest.approx(0.8 ** (1 + extra))
         assert lr[paths["electra/encoder/layer_0/attention/self/query/bias"]] == pytest.approx(0.8 ** (3 + extra))
         assert lr[paths["electra/embeddings/word_embeddings"]] == pytest.approx(0.8 ** (4 + extra))

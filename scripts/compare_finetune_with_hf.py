@@ -1,0 +1,661 @@
+"""Fine-tuning against a reference: the same real weights fine-tuned by keras_electra (its CLI,
+`keras-electra finetune`) and by Hugging Face transformers on PyTorch CPU, on SST-2, MRPC and CoNLL-2003.
+
+    python scripts/compare_finetune_with_hf.py --tasks sst2 mrpc conll2003 --seeds 0 1 2 \\
+        --output compare_finetune.json
+
+What is shared, so that only the framework differs:
+- Weights: the MiniLM `BertModel` (~/.cache/keras_electra/minilm/hf) is saved once in ELECTRA layout
+  (`ElectraModel`, embedding_size = hidden_size, pooler dropped; every tensor checked equal to the BERT one).
+  transformers loads that directory as `ElectraForSequenceClassification` / `ElectraForTokenClassification`;
+  keras_electra converts the same directory (`keras-electra convert --from hf`) and fine-tunes from it.
+- Head: `--head huggingface` (default) is `ElectraClassificationHead` on both sides (dropout, dense H, GELU,
+  dropout, out_proj on [CLS]); `--head electra` is the paper's dropout + dense on [CLS] on both sides (the
+  transformers model gets that head swapped in). NER is dropout + dense per token on both sides.
+  Heads start from a truncated normal (std 0.02, cut at 2 std) with zero biases on both sides.
+- Data: both sides read the task with keras_electra's reader and sampler (`load_task_data`), so the
+  training and dev examples are the same list. transformers tokenises with its own `BertTokenizerFast`
+  on the same vocab.txt (built with `vocab=`: `vocab_file=` maps every word to [UNK] in transformers 5);
+  pairs are cut with the official `_truncate_seq_pair` rule; NER tags sit on each word's first sub-word.
+  Before training, every packed training and dev row (ids, segments, mask, NER labels) is checked equal to
+  what keras_electra's preprocessor makes of it.
+- Recipe: sequence length, batch size, epochs, peak LR, warm-up fraction, layer-wise LR decay, dropout 0.1,
+  AdamW (eps 1e-6, no weight decay), global-norm clipping 1.0, the same LR schedule
+  (peak * (1 - t/T) * min(1, t/warm-up), t from 0) and the same seeds. Layer-wise decay is a torch parameter
+  group per multiplier; each parameter's multiplier is checked equal to the one keras_electra's
+  `layerwise_lr_multipliers` gives the same weight (matched by checkpoint name).
+- Selection: both keep the epoch with the best dev score (accuracy for SST-2 and MRPC, entity F1 for CoNLL)
+  and report every metric at that epoch. Scores: accuracy (SST-2, MRPC), F1 of class "1" (MRPC), entity
+  micro-F1 with seqeval's default (conlleval) chunking (CoNLL).
+
+Random streams (head init, dropout, shuffling) cannot be shared across frameworks, so each side takes the
+median over its seeds. The difference printed is keras_electra minus transformers, in points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Idle OpenMP threads sleep instead of spinning: on a shared CPU, spinning doubled torch's step time
+# (MiniLM, batch 32 x 64, 2 threads: 10-12 s per step against 5-6 s with PASSIVE). Results are unchanged.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+DEFAULT_MODEL = Path.home() / ".cache" / "keras_electra" / "minilm" / "hf"
+DEFAULT_DATA = Path(os.environ.get("KERAS_ELECTRA_SHARED_DATA", REPO.parent / "shared" / "data"))
+# Task name -> its folder under the shared data.
+TASK_DATA = {"sst2": "glue/SST-2", "mrpc": "glue/MRPC", "conll2003": "conll2003"}
+# Metrics compared per task (the first one selects the best epoch, as keras_electra's registry does).
+TASK_METRICS = {"sst2": ("accuracy",), "mrpc": ("accuracy", "f1"), "conll2003": ("f1", "precision", "recall")}
+IGNORE_INDEX = -100
+
+
+class ComparisonError(Exception):
+    """A check between the two sides failed: printed as one line."""
+
+
+# ---------------------------------------------------------------------------------------------------- weights
+def electra_layout(model_dir: Path, target: Path) -> Path:
+    """The BERT checkpoint saved as an `ElectraModel` (no pooler) with its vocab and tokenizer config."""
+    import torch
+    from transformers import BertModel, ElectraConfig, ElectraModel
+
+    bert = BertModel.from_pretrained(model_dir)
+    c = bert.config
+    config = ElectraConfig(
+        vocab_size=c.vocab_size, embedding_size=c.hidden_size, hidden_size=c.hidden_size,
+        num_hidden_layers=c.num_hidden_layers, num_attention_heads=c.num_attention_heads,
+        intermediate_size=c.intermediate_size, hidden_act=c.hidden_act, hidden_dropout_prob=c.hidden_dropout_prob,
+        attention_probs_dropout_prob=c.attention_probs_dropout_prob,
+        max_position_embeddings=c.max_position_embeddings, type_vocab_size=c.type_vocab_size,
+        initializer_range=c.initializer_range, layer_norm_eps=c.layer_norm_eps, pad_token_id=c.pad_token_id,
+    )
+    electra = ElectraModel(config)
+    source = {k: v for k, v in bert.state_dict().items() if not k.startswith("pooler.")}
+    electra.load_state_dict(source, strict=True)  # same module names: a missing or extra key raises
+    for key, value in electra.state_dict().items():
+        if not torch.equal(value, source[key]):
+            raise ComparisonError(f"{key} changed on the way to ELECTRA layout")
+    electra.save_pretrained(target)
+    for name in ("vocab.txt", "tokenizer_config.json"):
+        if (model_dir / name).is_file():
+            shutil.copy(model_dir / name, target / name)
+    check_same_tensors(target / "model.safetensors", model_dir / "model.safetensors")
+    return target
+
+
+def check_same_tensors(electra_file: Path, bert_file: Path) -> int:
+    """Every tensor of the ELECTRA-layout file is bit for bit the BERT file's (keys with or without `bert.`)."""
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    bert = {k.removeprefix("bert."): v for k, v in load_file(bert_file).items()}
+    electra = load_file(electra_file)
+    for key, value in electra.items():
+        if key not in bert or value.dtype != bert[key].dtype or not np.array_equal(value, bert[key]):
+            raise ComparisonError(f"{electra_file}: {key} differs from {bert_file}")
+    return len(electra)
+
+
+def convert_for_keras(electra_dir: Path, target: Path, env: dict) -> Path:
+    """`keras-electra convert --from hf`: the converted backbone directory that `finetune --init` takes."""
+    command = [sys.executable, "-m", "keras_electra", "convert", str(electra_dir), "--from", "hf",
+               "--output", str(target), "--overwrite"]
+    run_logged(command, target.parent / "convert.log", env)
+    backbone = target / "backbone"
+    if not (backbone / "model.keras").is_file():
+        raise ComparisonError(f"convert wrote no {backbone / 'model.keras'}")
+    ours = json.loads((backbone / "config.json").read_text())
+    theirs = json.loads((electra_dir / "config.json").read_text())
+    pairs = {"hidden_dropout": "hidden_dropout_prob", "attention_dropout": "attention_probs_dropout_prob",
+             "layer_norm_eps": "layer_norm_eps", "hidden_act": "hidden_act", "num_layers": "num_hidden_layers",
+             "hidden_size": "hidden_size", "embedding_size": "embedding_size"}
+    for mine, key in pairs.items():
+        if ours[mine] != theirs[key]:
+            raise ComparisonError(f"converted {mine} {ours[mine]!r} but transformers' {key} is {theirs[key]!r}")
+    return backbone
+
+
+def run_logged(command: list[str], log: Path, env: dict) -> float:
+    """Run a CLI command with its output in `log`; its wall time in seconds."""
+    start = time.perf_counter()
+    with open(log, "w") as handle:
+        code = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=REPO).returncode
+    if code:
+        tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+        raise ComparisonError(f"{' '.join(command[2:5])} failed ({code}); see {log}: {' | '.join(tail)}")
+    return time.perf_counter() - start
+
+
+# ------------------------------------------------------------------------------------------------ data and ids
+def task_data(task: str, args: argparse.Namespace):
+    """(spec, TaskData) exactly as `keras-electra finetune` reads and samples it."""
+    from keras_electra.tasks.finetune import FinetuneConfig, load_task_data
+    from keras_electra.tasks.registry import get_task
+
+    spec = get_task(task)
+    config = FinetuneConfig(task=task, data=str(args.data / TASK_DATA[task]), init="", output="",
+                            seed=args.data_seed, max_train_examples=args.max_train_examples,
+                            max_eval_examples=args.max_eval_examples)
+    return spec, load_task_data(config, spec)
+
+
+def hf_tokenizer(vocab_file: Path, lower_case: bool):
+    from transformers import BertTokenizerFast
+
+    with open(vocab_file, encoding="utf-8") as handle:
+        vocab = {line.rstrip("\n"): i for i, line in enumerate(handle)}
+    # `vocab=`, never `vocab_file=`: in transformers 5 the latter yields a tokenizer that maps every word to [UNK].
+    return BertTokenizerFast(vocab=vocab, do_lower_case=lower_case, strip_accents=None)
+
+
+def truncate_seq_pair(a: list[int], b: list[int], budget: int) -> tuple[list[int], list[int]]:
+    """The official `_truncate_seq_pair`: drop the last token of the longer segment (b on ties) until it fits."""
+    a, b = list(a), list(b)
+    while len(a) + len(b) > budget:
+        if len(a) > len(b):
+            a.pop()
+        else:
+            b.pop()
+    return a, b
+
+
+def encode_classification(tokenizer, examples, seq_length: int, labels: list[str]) -> dict:
+    """[CLS] a [SEP] (b [SEP]) padded to `seq_length`, as numpy int64 arrays."""
+    import numpy as np
+
+    pair = any(e.text_b is not None for e in examples)
+    first = tokenizer([e.text_a for e in examples], add_special_tokens=False)["input_ids"]
+    second = tokenizer([e.text_b or "" for e in examples], add_special_tokens=False)["input_ids"] if pair else None
+    n = len(examples)
+    ids, segments, mask = (np.zeros((n, seq_length), np.int64) for _ in range(3))
+    cls, sep, pad = tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id
+    ids[:] = pad
+    for i in range(n):
+        if pair:
+            a, b = truncate_seq_pair(first[i], second[i], seq_length - 3)
+            row = [cls, *a, sep, *b, sep]
+            segment = [0] * (len(a) + 2) + [1] * (len(b) + 1)
+        else:
+            row = [cls, *first[i][: seq_length - 2], sep]
+            segment = [0] * len(row)
+        ids[i, : len(row)] = row
+        segments[i, : len(row)] = segment
+        mask[i, : len(row)] = 1
+    index = {name: k for k, name in enumerate(labels)}
+    return {"input_ids": ids, "token_type_ids": segments, "attention_mask": mask,
+            "labels": np.array([index[str(e.label)] for e in examples], np.int64)}
+
+
+def encode_tokens(tokenizer, examples, seq_length: int, labels: list[str]) -> dict:
+    """Words tokenised one by one; each word's tag on its first sub-word, IGNORE_INDEX elsewhere."""
+    import numpy as np
+
+    n = len(examples)
+    ids, segments, mask = (np.zeros((n, seq_length), np.int64) for _ in range(3))
+    tags = np.full((n, seq_length), IGNORE_INDEX, np.int64)
+    word_ids = np.full((n, seq_length), -1, np.int64)
+    ids[:] = tokenizer.pad_token_id
+    index = {name: k for k, name in enumerate(labels)}
+    encoded = tokenizer([list(e.words) for e in examples], is_split_into_words=True, add_special_tokens=False)
+    for i, e in enumerate(examples):
+        pieces = encoded["input_ids"][i][: seq_length - 2]
+        words = encoded.word_ids(i)[: seq_length - 2]
+        row = [tokenizer.cls_token_id, *pieces, tokenizer.sep_token_id]
+        ids[i, : len(row)] = row
+        mask[i, : len(row)] = 1
+        previous = None
+        for position, word in enumerate(words, start=1):
+            word_ids[i, position] = word
+            if word != previous:
+                tags[i, position] = index[e.tags[word]]
+            previous = word
+    return {"input_ids": ids, "token_type_ids": segments, "attention_mask": mask, "labels": tags,
+            "word_ids": word_ids}
+
+
+def encode(kind: str, tokenizer, examples, seq_length: int, labels: list[str]) -> dict:
+    fn = encode_tokens if kind == "token" else encode_classification
+    return fn(tokenizer, examples, seq_length, labels)
+
+
+def keras_encoding(kind: str, tokenizer, examples, seq_length: int, labels: list[str],
+                   batch_size: int = 1024) -> dict:
+    """What keras_electra's task preprocessor makes of the same examples (ids, segments, mask, NER labels)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_electra.tasks.preprocessors import (
+        ElectraTextClassifierPreprocessor,
+        ElectraTokenClassifierPreprocessor,
+    )
+
+    parts = []
+    index = {name: k for k, name in enumerate(labels)}
+    if kind == "token":
+        preprocessor = ElectraTokenClassifierPreprocessor(tokenizer, seq_length=seq_length)
+        for start in range(0, len(examples), batch_size):
+            chunk = examples[start:start + batch_size]
+            words = tf.ragged.constant([list(e.words) for e in chunk], tf.string, ragged_rank=1)
+            tags = tf.ragged.constant([[index[t] for t in e.tags] for e in chunk], tf.int32, ragged_rank=1)
+            parts.append({k: v.numpy() for k, v in preprocessor.encode_words(words, tags).items()})
+    else:
+        preprocessor = ElectraTextClassifierPreprocessor(tokenizer, seq_length=seq_length)
+        pair = any(e.text_b is not None for e in examples)
+        for start in range(0, len(examples), batch_size):
+            chunk = examples[start:start + batch_size]
+            a = tf.constant([e.text_a for e in chunk])
+            x = (a, tf.constant([e.text_b or "" for e in chunk])) if pair else a
+            parts.append({k: v.numpy() for k, v in preprocessor(x).items()})
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+KEY_PAIRS = (("input_ids", "token_ids"), ("token_type_ids", "segment_ids"), ("attention_mask", "padding_mask"),
+             ("labels", "labels"), ("word_ids", "word_ids"))
+
+
+def check_agreement(hf: dict, ours: dict, where: str, unk_id: int) -> dict:
+    """Every packed row equal on both sides; also that the words are not all [UNK]."""
+    import numpy as np
+
+    for theirs, mine in KEY_PAIRS:
+        if mine not in ours or theirs not in hf or hf[theirs].ndim != 2:
+            continue
+        diff = np.argwhere(hf[theirs] != ours[mine])
+        if len(diff):
+            row = int(diff[0][0])
+            raise ComparisonError(f"{where}: {len(np.unique(diff[:, 0]))} rows differ in {theirs} (first: row "
+                                  f"{row}, transformers {hf[theirs][row].tolist()} vs keras_electra "
+                                  f"{ours[mine][row].tolist()})")
+    real = hf["attention_mask"].astype(bool)
+    unk_rate = float((hf["input_ids"][real] == unk_id).mean())
+    if unk_rate > 0.05:
+        raise ComparisonError(f"{where}: {unk_rate:.1%} of the tokens are [UNK]; the tokenizer lost its vocabulary")
+    return {"rows": int(len(hf["input_ids"])), "unk_rate": unk_rate}
+
+
+# ---------------------------------------------------------------------------------------- transformers side
+def paper_head(hidden_size: int, num_labels: int, dropout: float):
+    """The paper's head for `ElectraForSequenceClassification`: dropout + dense on [CLS]."""
+    import torch
+
+    class PaperHead(torch.nn.Linear):
+        def __init__(self) -> None:
+            super().__init__(hidden_size, num_labels)
+            self.dropout = torch.nn.Dropout(dropout)
+
+        def forward(self, features):
+            return super().forward(self.dropout(features[:, 0, :]))
+
+    return PaperHead()
+
+
+def build_hf_model(kind: str, electra_dir: Path, num_labels: int, head: str, dropout: float, seed: int):
+    import torch
+    from transformers import ElectraForSequenceClassification, ElectraForTokenClassification
+
+    torch.manual_seed(seed)
+    cls = ElectraForTokenClassification if kind == "token" else ElectraForSequenceClassification
+    model = cls.from_pretrained(electra_dir, num_labels=num_labels, classifier_dropout=dropout)
+    loaded = {k.removeprefix("electra."): v for k, v in model.state_dict().items() if k.startswith("electra.")}
+    from safetensors.torch import load_file
+
+    for key, value in load_file(electra_dir / "model.safetensors").items():
+        if not torch.equal(loaded[key], value):
+            raise ComparisonError(f"transformers loaded {key} differently from {electra_dir}")
+    if kind != "token" and head == "electra":
+        model.classifier = paper_head(model.config.hidden_size, num_labels, dropout)
+    std = model.config.initializer_range
+    for module in model.classifier.modules():  # keras_electra's TruncatedNormal(0.02): cut at 2 std
+        if isinstance(module, torch.nn.Linear):
+            torch.nn.init.trunc_normal_(module.weight, std=std, a=-2 * std, b=2 * std)
+            torch.nn.init.zeros_(module.bias)
+    return model
+
+
+def torch_multiplier(name: str, num_layers: int, decay: float) -> float:
+    """keras_electra's rule: embeddings (and their projection) decay^(L+1), block i decay^(L-i), the head 1."""
+    parts = name.split(".")
+    if "embeddings" in name:  # a substring, as in `layer_depth`: embeddings_project counts as embeddings
+        depth = 0
+    elif "layer" in parts and parts[parts.index("layer") + 1].isdigit():
+        depth = int(parts[parts.index("layer") + 1]) + 1
+    else:
+        depth = num_layers + 1
+    return decay ** (num_layers + 1 - depth)
+
+
+def check_multipliers(hf_model, keras_model, decay: float) -> dict[str, float]:
+    """Each torch parameter's multiplier equals keras_electra's for the same weight (by checkpoint name)."""
+    from keras_electra.convert.huggingface import hf_to_canonical
+    from keras_electra.pretraining.optimization import layerwise_lr_multipliers
+
+    num_layers = hf_model.config.num_hidden_layers
+    ours_by_path = layerwise_lr_multipliers(keras_model.trainable_variables, keras_model.backbone.num_layers, decay)
+    ours = {name: ours_by_path[var.path] for name, var in keras_model.canonical_weights().items()}
+    params = dict(hf_model.named_parameters())
+    ndim = {k: v.ndim for k, v in params.items()}
+    multipliers = {}
+    for key in params:
+        mapped = hf_to_canonical(key, False, ndim)
+        if mapped is None or mapped[0] not in ours:
+            raise ComparisonError(f"transformers parameter {key} has no keras_electra counterpart")
+        expected, mine = ours[mapped[0]], torch_multiplier(key, num_layers, decay)
+        if not math.isclose(expected, mine, rel_tol=1e-9):
+            raise ComparisonError(f"{key}: layer-wise LR multiplier {mine} here, {expected} in keras_electra")
+        multipliers[key] = mine
+    if len(multipliers) != len(ours):
+        raise ComparisonError(f"{len(multipliers)} transformers parameters vs {len(ours)} keras_electra weights")
+    return multipliers
+
+
+def lr_lambda(total_steps: int, warmup_steps: int):
+    """keras_electra's `WarmupLinearDecay` as a LambdaLR factor: (1 - t/T)+ * min(1, t/warm-up)."""
+    def factor(step: int) -> float:
+        value = 1.0 - min(step, total_steps) / total_steps
+        return value * min(1.0, step / warmup_steps) if warmup_steps > 0 else value
+    return factor
+
+
+def hf_scores(kind: str, logits, data: dict, examples, labels: list[str]) -> dict[str, float]:
+    if kind == "token":
+        from seqeval.metrics import f1_score, precision_score, recall_score
+
+        predicted = logits.argmax(-1)
+        gold, pred = [], []
+        for i, e in enumerate(examples):
+            tags = ["O"] * len(e.words)  # truncated words count as "O", as in keras_electra
+            seen = set()
+            for position, word in enumerate(data["word_ids"][i]):
+                if word >= 0 and word not in seen:
+                    seen.add(word)
+                    tags[word] = labels[predicted[i, position]]
+            gold.append(list(e.tags))
+            pred.append(tags)
+        return {"f1": float(f1_score(gold, pred)), "precision": float(precision_score(gold, pred)),
+                "recall": float(recall_score(gold, pred))}
+    from sklearn.metrics import accuracy_score, f1_score
+
+    y, p = data["labels"], logits.argmax(-1)
+    scores = {"accuracy": float(accuracy_score(y, p))}
+    if "1" in labels and len(labels) == 2:
+        scores["f1"] = float(f1_score(y, p, pos_label=labels.index("1")))
+    return scores
+
+
+def predict_logits(model, data: dict, batch_size: int):
+    import numpy as np
+    import torch
+
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(data["input_ids"]), batch_size):
+            batch = {k: torch.from_numpy(data[k][start:start + batch_size])
+                     for k in ("input_ids", "token_type_ids", "attention_mask")}
+            out.append(model(**batch).logits.float().numpy())
+    return np.concatenate(out)
+
+
+def train_hf(kind: str, electra_dir: Path, train: dict, dev: dict, dev_examples, labels: list[str], metric: str,
+             seed: int, args: argparse.Namespace, keras_model=None) -> dict[str, Any]:
+    import torch
+
+    model = build_hf_model(kind, electra_dir, len(labels), args.head, args.dropout, seed)
+    multipliers = (check_multipliers(model, keras_model, args.layerwise_decay) if keras_model is not None else
+                   {k: torch_multiplier(k, model.config.num_hidden_layers, args.layerwise_decay)
+                    for k, _ in model.named_parameters()})
+    groups: dict[float, list] = {}
+    for name, param in model.named_parameters():
+        groups.setdefault(multipliers[name], []).append(param)
+    optimizer = torch.optim.AdamW(
+        [{"params": params, "lr": args.lr * m} for m, params in sorted(groups.items())],
+        lr=args.lr, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0)
+    n = len(train["input_ids"])
+    drop_last = n >= args.batch_size  # as keras_electra: a last partial batch only when there is no full one
+    steps_per_epoch = n // args.batch_size if drop_last else 1
+    total = steps_per_epoch * args.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total, int(args.warmup_fraction * total)))
+    generator = torch.Generator().manual_seed(seed)
+    tensors = {k: torch.from_numpy(train[k]) for k in ("input_ids", "token_type_ids", "attention_mask", "labels")}
+    history, train_loss, best, wait = [], [], None, 0
+    eval_seconds, step_seconds = 0.0, []
+    start = time.perf_counter()
+    for epoch in range(args.epochs):
+        model.train()
+        order = torch.randperm(n, generator=generator)
+        losses = []
+        for step in range(steps_per_epoch):
+            step_start = time.perf_counter()
+            rows = order[step * args.batch_size:(step + 1) * args.batch_size]
+            loss = model(**{k: v[rows] for k, v in tensors.items()}).loss
+            loss.backward()
+            losses.append(loss.item())
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step_seconds.append(time.perf_counter() - step_start)
+        eval_start = time.perf_counter()
+        scores = hf_scores(kind, predict_logits(model, dev, max(args.batch_size, 32)), dev, dev_examples, labels)
+        eval_seconds += time.perf_counter() - eval_start
+        history.append({"epoch": epoch + 1, **scores})
+        train_loss.append(statistics.fmean(losses))
+        if best is None or scores[metric] > best[metric]:
+            best, wait = history[-1], 0
+        else:  # keras_electra's early stopping: `patience` epochs without a better dev score
+            wait += 1
+            if args.patience and wait >= args.patience:
+                break
+    seconds = time.perf_counter() - start
+    return {"seed": seed, "best_epoch": best["epoch"], "dev": {k: v for k, v in best.items() if k != "epoch"},
+            "dev_history": history, "train_loss": train_loss, "steps_per_epoch": steps_per_epoch,
+            "train_seconds": seconds, "eval_seconds": eval_seconds,
+            "median_step_seconds": float(statistics.median(step_seconds[1:] or step_seconds))}
+
+
+# ------------------------------------------------------------------------------------------ keras_electra side
+def run_keras(task: str, init: Path, output: Path, args: argparse.Namespace, env: dict) -> dict[str, Any]:
+    command = [sys.executable, "-m", "keras_electra", "finetune", "--task", task,
+               "--data", str(args.data / TASK_DATA[task]), "--init", str(init), "--output", str(output),
+               "--head", args.head, "--seq-length", str(args.seq_length[task]), "--epochs", str(args.epochs),
+               "--batch-size", str(args.batch_size), "--learning-rate", str(args.lr),
+               "--layerwise-lr-decay", str(args.layerwise_decay), "--warmup-fraction", str(args.warmup_fraction),
+               "--weight-decay", "0", "--dropout", str(args.dropout), "--seed", str(args.data_seed),
+               "--seeds", *map(str, args.seeds), "--patience", str(args.patience), "--quiet"]
+    if args.max_train_examples:
+        command += ["--max-train-examples", str(args.max_train_examples)]
+    if args.max_eval_examples:
+        command += ["--max-eval-examples", str(args.max_eval_examples)]
+    output.mkdir(parents=True, exist_ok=True)
+    wall = run_logged(command, output.parent / f"{output.name}.log", env)
+    results = json.loads((output / "results.json").read_text())
+    runs = [{"seed": r["seed"], "best_epoch": r["best_epoch"], "dev": r["dev"], "dev_history": r["dev_history"],
+             "train_loss": r["train_history"].get("loss", []),
+             "steps_per_epoch": r["steps_per_epoch"], "train_seconds": r["train_seconds"],
+             "median_step_seconds": r["median_step_seconds"]} for r in results["runs"]]
+    return {"runs": runs, "wall_seconds": wall, "num_examples": results["num_examples"],
+            "hyperparameters": results["hyperparameters"], "command": " ".join(command[1:])}
+
+
+# --------------------------------------------------------------------------------------------------- summary
+def medians(runs: list[dict], metrics: tuple[str, ...]) -> dict[str, float]:
+    return {m: float(statistics.median(r["dev"][m] for r in runs)) for m in metrics if all(m in r["dev"] for r in runs)}
+
+
+def timing(runs: list[dict], examples: int, epochs: int, batch_size: int) -> dict[str, float]:
+    """Seconds per 1000 training examples: from the median step (first step left out), and from the
+    whole fit (dev scoring after each epoch included)."""
+    step = statistics.median(r["median_step_seconds"] for r in runs)
+    fit = statistics.median(r["train_seconds"] for r in runs)
+    return {"median_step_seconds": float(step), "train_seconds_per_1000_examples": float(step / batch_size * 1000),
+            "fit_seconds": float(fit), "fit_seconds_per_1000_examples": float(fit / max(examples * epochs, 1) * 1000)}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tasks", nargs="+", choices=tuple(TASK_DATA), default=list(TASK_DATA))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (median over them)")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the --max-*-examples samples (both sides)")
+    p.add_argument("--max-train-examples", type=int, metavar="N", help="train on N sampled examples")
+    p.add_argument("--max-eval-examples", type=int, metavar="N", help="score N sampled dev examples")
+    p.add_argument("--epochs", type=int, default=3, help="default 3, the paper's")
+    p.add_argument("--seq-length", nargs="+", default=["128"], metavar="L|TASK=L",
+                   help="tokens per example: one length for all tasks, or TASK=L each (default 128)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=3e-4, help="peak LR (default 3e-4, the recipe's for this size)")
+    p.add_argument("--layerwise-decay", type=float, default=0.8, help="layer-wise LR decay (default 0.8)")
+    p.add_argument("--warmup-fraction", type=float, default=0.1)
+    p.add_argument("--patience", type=int, default=3,
+                   help="stop after N epochs without a better dev score, on both sides (0: never; default 3)")
+    p.add_argument("--dropout", type=float, default=0.1, help="head dropout (the encoder keeps its config's 0.1)")
+    p.add_argument("--head", choices=("huggingface", "electra"), default="huggingface",
+                   help="classification head on both sides: ElectraForSequenceClassification's (default) "
+                        "or the paper's dropout + dense")
+    p.add_argument("--threads", type=int, help="CPU threads for each side (torch, TensorFlow); default: all")
+    p.add_argument("--side", choices=("both", "keras", "hf"), default="both", help="run one side only")
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="Hugging Face BERT directory (MiniLM)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
+    p.add_argument("--workdir", type=Path, help="keep the converted weights, logs and models here")
+    p.add_argument("--output", type=Path, default=Path("compare_finetune_with_hf.json"), help="results JSON")
+    args = p.parse_args(argv)
+    lengths = {}
+    for item in args.seq_length:
+        task, _, value = item.rpartition("=")
+        for name in ([task] if task else args.tasks):
+            lengths[name] = int(value)
+    args.seq_length = {t: lengths.get(t, 128) for t in args.tasks}
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    if args.threads:
+        env.update(TF_NUM_INTRAOP_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
+        os.environ.update(TF_NUM_INTRAOP_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
+    import numpy as np  # noqa: F401  (after the thread settings)
+    import torch
+    import transformers
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="compare_finetune_"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        return compare(args, workdir, env, torch.__version__, transformers.__version__)
+    except ComparisonError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def compare(args: argparse.Namespace, workdir: Path, env: dict, torch_version: str, hf_version: str) -> int:
+    from keras_electra.data.tokenizer import ElectraTokenizer
+    from keras_electra.tasks.finetune import FinetuneConfig, build_task_model
+    from keras_electra.utils.io import write_json
+
+    if not (args.model / "config.json").is_file() or not (args.model / "model.safetensors").is_file():
+        raise ComparisonError(f"{args.model}: no config.json + model.safetensors (the MiniLM weights; --model DIR)")
+    electra_dir = electra_layout(args.model, workdir / "electra_layout")
+    keras_dir = convert_for_keras(electra_dir, workdir / "converted", env)
+    ours_tokenizer = ElectraTokenizer.from_directory(keras_dir)
+    theirs_tokenizer = hf_tokenizer(electra_dir / "vocab.txt", ours_tokenizer.lower_case)
+    head = {"huggingface": "ElectraClassificationHead: dropout, dense(H), GELU, dropout, out_proj on [CLS]",
+            "electra": "the paper's: dropout, dense on [CLS]"}[args.head]
+    report: dict[str, Any] = {
+        "model": str(args.model), "head": args.head, "head_description": head,
+        "ner_head": "dropout, dense per token (ElectraForTokenClassification)",
+        "recipe": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
+                   "layerwise_lr_decay": args.layerwise_decay, "warmup_fraction": args.warmup_fraction,
+                   "dropout": args.dropout, "patience": args.patience, "adam_epsilon": 1e-6, "weight_decay": 0.0,
+                   "clip_norm": 1.0,
+                   "seq_length": args.seq_length, "seeds": args.seeds, "data_seed": args.data_seed,
+                   "max_train_examples": args.max_train_examples, "max_eval_examples": args.max_eval_examples,
+                   "threads": args.threads},
+        "versions": {"torch": torch_version, "transformers": hf_version}, "tasks": {},
+    }
+    print(f"head: {head}; NER: {report['ner_head']}")
+    for task in args.tasks:
+        spec, data = task_data(task, args)
+        labels, kind, length = list(data.labels), spec.runner.kind, args.seq_length[task]
+        metrics = TASK_METRICS[task]
+        entry: dict[str, Any] = {"metric": spec.metric, "metrics": list(metrics), "seq_length": length,
+                                 "num_examples": {"train": len(data.train), "dev": len(data.dev)}}
+        hf_train = encode(kind, theirs_tokenizer, data.train, length, labels)
+        hf_dev = encode(kind, theirs_tokenizer, data.dev, length, labels)
+        entry["agreement"] = {
+            split: check_agreement(hf, keras_encoding(kind, ours_tokenizer, examples, length, labels),
+                                   f"{task} {split}", theirs_tokenizer.unk_token_id)
+            for split, hf, examples in (("train", hf_train, data.train), ("dev", hf_dev, data.dev))}
+        print(f"{task}: {len(data.train)} train / {len(data.dev)} dev examples, length {length}: token ids, "
+              f"segments, masks{' and tags' if kind == 'token' else ''} agree on every row")
+        if args.side in ("both", "keras"):
+            entry["keras"] = run_keras(task, keras_dir, workdir / "keras" / task, args, env)
+            for run in entry["keras"]["runs"]:
+                print(f"  keras_electra seed {run['seed']}: {run['dev']}, training loss by epoch "
+                      f"{[round(x, 4) for x in run['train_loss']]} ({run['train_seconds']:.0f} s)")
+            if entry["keras"]["num_examples"] != entry["num_examples"]:
+                raise ComparisonError(f"{task}: keras_electra trained on {entry['keras']['num_examples']}, "
+                                      f"the reference on {entry['num_examples']}")
+        if args.side in ("both", "hf"):
+            config = FinetuneConfig(task=task, data="", init=str(keras_dir), output="", head=args.head,
+                                    dropout=args.dropout)
+            keras_model, _ = build_task_model(config, spec, labels, 0, length)  # only for its LR multipliers
+            runs = []
+            for seed in args.seeds:
+                runs.append(train_hf(kind, electra_dir, hf_train, hf_dev, data.dev, labels, spec.metric, seed, args,
+                                     keras_model))
+                print(f"  transformers seed {seed}: {runs[-1]['dev']}, training loss by epoch "
+                      f"{[round(x, 4) for x in runs[-1]['train_loss']]} ({runs[-1]['train_seconds']:.0f} s)")
+            del keras_model
+            entry["hf"] = {"runs": runs}
+        for side in ("keras", "hf"):
+            if side in entry:
+                entry[side]["median"] = medians(entry[side]["runs"], metrics)
+                entry[side]["timing"] = timing(entry[side]["runs"], len(data.train), args.epochs, args.batch_size)
+        if "keras" in entry and "hf" in entry:
+            entry["difference_points"] = {m: 100 * (entry["keras"]["median"][m] - entry["hf"]["median"][m])
+                                          for m in metrics}
+        report["tasks"][task] = entry
+        print_task(task, entry, len(args.seeds))
+    write_json(args.output, report)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def print_task(task: str, entry: dict, seeds: int) -> None:
+    for metric in entry["metrics"]:
+        parts = [f"{task} dev {metric} (median of {seeds} seed{'s' if seeds > 1 else ''}):"]
+        for side, name in (("keras", "keras_electra"), ("hf", "transformers")):
+            if side in entry:
+                parts.append(f"{name} {100 * entry[side]['median'][metric]:.2f}")
+        if "difference_points" in entry:
+            parts.append(f"difference {entry['difference_points'][metric]:+.2f} points")
+        print("  ".join(parts))
+    for side, name in (("keras", "keras_electra"), ("hf", "transformers")):
+        if side in entry:
+            t = entry[side]["timing"]
+            print(f"{task} {name}: {t['train_seconds_per_1000_examples']:.1f} s per 1000 training examples "
+                  f"(median step {t['median_step_seconds']:.2f} s); the whole fit with dev scoring "
+                  f"{t['fit_seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
