@@ -45,6 +45,11 @@ SST2_LABELS = {"0": "negative", "1": "positive"}  # GLUE's label ids
 HELD_OUT_FRACTION = 0.1
 
 
+# A named deviation from the official recipe, for this demo only: a few hundred steps are too short
+# for Adam without bias correction (its first steps are 3-6x larger; see tests/tasks/test_training.py),
+# so the quickstart corrects, as its measured numbers in README.md did. The commands' defaults stay official.
+QUICK_ADAM_BIAS_CORRECTION = True
+
 def default_sst2_dir() -> Path:
     """`../shared/data/glue/SST-2` next to the repository, or under $KERAS_ELECTRA_SHARED_DATA."""
     shared = os.environ.get("KERAS_ELECTRA_SHARED_DATA")
@@ -196,6 +201,7 @@ def run_quickstart(output_dir: str | Path, corpus: list[str] | None = None, step
         steps=steps, batch_size=batch_size, seq_length=seq_length, learning_rate=learning_rate,
         warmup_steps=max(1, steps // 10), seed=seed, log_every=25, checkpoint_every=steps,
         eval_batches=8, eval_every=max(1, steps // 4),
+        adam_bias_correction=QUICK_ADAM_BIAS_CORRECTION,
     )
     pretrained = output_dir / "pretrained"
     result = run_pretraining(options, pretrained, verbose=0)
@@ -233,7 +239,7 @@ def run_quickstart(output_dir: str | Path, corpus: list[str] | None = None, step
         task="sst2", data=str(sst2_dir), init=str(pretrained / "discriminator"), output=str(classifier),
         epochs=finetune_epochs, seq_length=seq_length, batch_size=finetune_batch_size,
         learning_rate=finetune_learning_rate, max_train_examples=sst2_train_examples, seed=seed,
-        verbose=0, overwrite=True,
+        verbose=0, overwrite=True, adam_bias_correction=QUICK_ADAM_BIAS_CORRECTION,
     ))
     accuracy = float(results["dev"]["accuracy"])
     print(f"      dev accuracy {accuracy:.4f} on {results['num_examples']['dev']} sentences")
