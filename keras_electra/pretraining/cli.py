@@ -11,16 +11,24 @@ from keras_electra.utils.devices import JIT_CHOICES
 
 def register(subparsers) -> None:
     quick = subparsers.add_parser(
-        "quickstart", help="build a vocabulary, pretrain a tiny ELECTRA, show what it learned",
-        description="Build a WordPiece vocabulary, pretrain a tiny ELECTRA for a few hundred steps, "
-        "print metrics before and after, and show replaced-token detection on an example.",
+        "quickstart", help="real encoder -> continued ELECTRA pretraining -> RTD demo -> SST-2 -> export",
+        description="Fetch and convert MiniLM, continue ELECTRA pretraining on Python's own English text "
+        "(metrics on held-out text before and after), show replaced-token detection on five sentences, "
+        "fine-tune SST-2 on a subset, export a SavedModel and an int8 TFLite model and predict with each.",
     )
-    quick.add_argument("--corpus", nargs="+", help="text files or directories (default: Python's reference text)")
+    quick.add_argument("--corpus", nargs="+", help="text files or directories for step 2 (default: Python's "
+                       "language reference from pydoc_data, its last 10%% held out)")
     quick.add_argument("--output", default="quickstart_output", help="output directory")
-    quick.add_argument("--steps", type=int, default=300)
-    quick.add_argument("--batch-size", type=int, default=32)
-    quick.add_argument("--seq-length", type=int, default=128)
-    quick.add_argument("--vocab-size", type=int, default=4000)
+    quick.add_argument("--steps", type=int, default=150, help="continued-pretraining steps")
+    quick.add_argument("--batch-size", type=int, default=8)
+    quick.add_argument("--seq-length", type=int, default=64)
+    quick.add_argument("--learning-rate", type=float, default=2e-4)
+    quick.add_argument("--sst2", metavar="DIR", help="GLUE SST-2 directory (default: ../shared/data/glue/SST-2 "
+                       "or $KERAS_ELECTRA_SHARED_DATA/glue/SST-2)")
+    quick.add_argument("--sst2-train-examples", type=int, default=3000)
+    quick.add_argument("--finetune-epochs", type=int, default=1)
+    quick.add_argument("--finetune-learning-rate", type=float, default=6e-4)
+    quick.add_argument("--finetune-batch-size", type=int, default=16)
     quick.add_argument("--seed", type=int, default=0)
     quick.set_defaults(func=_quickstart)
 
@@ -73,6 +81,12 @@ def register(subparsers) -> None:
     pre.add_argument("--log-every", type=int, default=50)
     pre.add_argument("--checkpoint-every", type=int, default=500)
     pre.add_argument("--eval-batches", type=int, default=10)
+    pre.add_argument("--eval-corpus", nargs="+", metavar="FILES",
+                     help="held-out text for the evaluation (AUC, MLM accuracy, collapse signals); files under "
+                     "--corpus are left out of training (default: the training corpus under another seed)")
+    pre.add_argument("--eval-every", type=int, metavar="N",
+                     help="evaluate on the held-out batches every N steps: heldout_curve.json, metrics.json "
+                     "and TensorBoard logs/heldout (default: before and after training only)")
     pre.add_argument("--strategy", default="auto", choices=["auto", "default", "mirrored", "multiworker", "tpu"])
     pre.add_argument("--init", help="continue pretraining from a checkpoint: Google TF1, Hugging Face "
                      "ElectraForPreTraining dir, or a keras-electra convert/pretrain output; from an encoder "
@@ -87,8 +101,11 @@ def register(subparsers) -> None:
 def _quickstart(args: argparse.Namespace) -> int:
     from keras_electra.pretraining.quickstart import run_quickstart
 
-    run_quickstart(args.corpus, args.output, steps=args.steps, batch_size=args.batch_size,
-                   seq_length=args.seq_length, vocab_size=args.vocab_size, seed=args.seed)
+    run_quickstart(args.output, args.corpus, steps=args.steps, batch_size=args.batch_size,
+                   seq_length=args.seq_length, learning_rate=args.learning_rate, sst2=args.sst2,
+                   sst2_train_examples=args.sst2_train_examples, finetune_epochs=args.finetune_epochs,
+                   finetune_learning_rate=args.finetune_learning_rate, finetune_batch_size=args.finetune_batch_size,
+                   seed=args.seed)
     return 0
 
 
@@ -109,8 +126,10 @@ def _pretrain(args: argparse.Namespace) -> int:
                          **({"default_initializer": args.default_initializer} if args.default_initializer else {})},
         adam_bias_correction=args.adam_bias_correction, mask_sampling=args.mask_sampling,
         tfds_data_dir=args.tfds_data_dir,
+        eval_sources=args.eval_corpus or (), eval_every=args.eval_every,
     )
     result = run_pretraining(options, args.output)
-    print(json.dumps({"before": result["before"], "after": result["after"]}, indent=2))
+    print(json.dumps({"eval_corpus": result["eval_corpus"], "before": result["before"], "after": result["after"]},
+                     indent=2))
     print(f"Saved the discriminator and generator under {args.output}")
     return 0

@@ -66,6 +66,10 @@ class PretrainingOptions:
     two_stage_from: str | None = None
     model_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
     tfds_data_dir: str | None = None  # TensorFlow Datasets directory for `tfds:NAME` sources
+    # Held-out text for the evaluation (AUC and collapse signals): files training never reads.
+    # Unset: the evaluation batches come from the training corpus under another seed.
+    eval_sources: Sequence[str] = ()
+    eval_every: int | None = None  # held-out evaluation every N steps (None: before and after only)
     # Deviations from the official code, off by default: Adam's bias correction (the official
     # optimiser has none) and masked positions drawn without replacement (official: with).
     adam_bias_correction: bool = False
@@ -85,6 +89,9 @@ class PretrainingOptions:
             raise ElectraError(f"--seq-length must be at least 8, got {values['seq_length']}")
         if values["steps"] <= 0 or values["batch_size"] <= 0:
             raise ElectraError("--steps and --batch-size must be positive")
+        if values["eval_every"] is not None and values["eval_every"] <= 0:
+            raise ElectraError(f"--eval-every must be positive, got {values['eval_every']}")
+        values["eval_sources"] = list(values["eval_sources"] or [])
         return PretrainingOptions(**values)
 
 
@@ -239,8 +246,14 @@ class StepCheckpoint(keras.callbacks.Callback):
             self.manager.save(checkpoint_number=step)
 
 
-def evaluate_pretrainer(pretrainer: ElectraPretrainer, dataset: tf.data.Dataset, steps: int) -> dict[str, float]:
-    """Evaluate with a fixed masking seed, so 'before' and 'after' see the same masks."""
+def evaluate_pretrainer(pretrainer: ElectraPretrainer, dataset: tf.data.Dataset, steps: int) -> dict[str, Any]:
+    """Evaluate with a fixed masking seed, so 'before' and 'after' see the same masks.
+
+    Besides the pretrainer's metrics (discriminator AUC, generator MLM accuracy, ...) this measures
+    the collapse signals of `diagnostics.collapse_signals` on the same, unmasked batches.
+    """
+    from keras_electra.pretraining.diagnostics import collapse_signals
+
     state = pretrainer.seed_generator.state
     saved = state.numpy()
     state.assign(np.array([12345, 0], dtype=saved.dtype))
@@ -248,7 +261,65 @@ def evaluate_pretrainer(pretrainer: ElectraPretrainer, dataset: tf.data.Dataset,
         results = pretrainer.evaluate(dataset, steps=steps, verbose=0, return_dict=True)
     finally:
         state.assign(saved)
-    return {k: float(v) for k, v in results.items()}
+    metrics: dict[str, Any] = {k: float(v) for k, v in results.items()}
+    batches = (_unpack_batch(b) for b in dataset.take(steps))
+    metrics.update(collapse_signals(pretrainer.encoder, batches))
+    return metrics
+
+
+def _unpack_batch(batch):
+    return batch[0] if isinstance(batch, tuple) else batch
+
+
+def held_out_split(sources: list[str], eval_sources: list[str]) -> tuple[list[str], list[str]]:
+    """Training files with every held-out file removed, and the held-out files (text corpora only).
+
+    A directory given to both (`--corpus novels/ --eval-corpus novels/Doyle_Hound_1902.txt`) trains on
+    the rest of it, so the held-out evaluation never sees text that training reads.
+    """
+    from keras_electra.data.corpus import resolve_corpus_files
+    from keras_electra.data.pretraining_data import resolve_sources
+
+    kind, eval_files = resolve_sources(eval_sources)
+    if kind != "text":
+        raise ElectraError("--eval-corpus takes text files or directories")
+    kind, train_files = resolve_sources(sources)
+    if kind != "text":
+        raise ElectraError("--eval-corpus needs a text --corpus (TFRecord shards cannot be split by document)")
+    held = {p.resolve() for p in resolve_corpus_files(eval_files)}
+    kept = [str(p) for p in train_files if p.resolve() not in held]
+    if not kept:
+        raise ElectraError("--eval-corpus holds out every training file; nothing is left to train on")
+    return kept, [str(p) for p in eval_files]
+
+
+class HeldOutEvaluation(keras.callbacks.Callback):
+    """Every `every` steps: held-out AUC, MLM accuracy and collapse signals, to TensorBoard and a curve."""
+
+    def __init__(self, dataset: tf.data.Dataset, batches: int, every: int, log_dir: Path,
+                 curve: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.dataset, self.batches, self.every, self.curve = dataset, batches, every, curve
+        self.writer = tf.summary.create_file_writer(str(log_dir))
+
+    def record(self, step: int, metrics: dict[str, Any]) -> None:
+        self.curve.append({"step": step, **metrics})
+        with self.writer.as_default(step=step):
+            for key, value in metrics.items():
+                if isinstance(value, list):
+                    for layer, item in enumerate(value):
+                        tf.summary.scalar(f"{key}/layer_{layer}", item)
+                else:
+                    tf.summary.scalar(key, value)
+        self.writer.flush()
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        if step % self.every == 0:
+            self.record(step, evaluate_pretrainer(self.model, self.dataset, self.batches))
+            # evaluate() left its own state in the metrics that training shares: start them afresh,
+            # so the training logs after this point average training batches only.
+            self.model.reset_metrics()
 
 
 def has_checkpoint(output_dir: Path) -> bool:
@@ -363,6 +434,9 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
     if not options.sources:
         raise ElectraError("no corpus given (--corpus FILES_OR_DIR or TFRecord shards)")
     sources, corpus_format = list(options.sources), options.corpus_format
+    eval_sources: list[str] = []
+    if options.eval_sources:
+        sources, eval_sources = held_out_split(sources, list(options.eval_sources))
     if any(tfds_data.is_tfds(s) for s in sources):
         # TFDS text datasets become corpus files in the official layout (a blank line ends a document).
         sources = tfds_data.resolve_corpus_sources(sources, output_dir / "tfds_corpus", options.tfds_data_dir)
@@ -403,9 +477,9 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
         if verbose:
             print(f"Two-stage training: generator (frozen) and discriminator start from {options.two_stage_from}")
 
-    def make_dataset(seed: int, repeat: bool = True) -> tf.data.Dataset:
+    def make_dataset(seed: int, repeat: bool = True, files: list[str] | None = None) -> tf.data.Dataset:
         return pretraining_dataset(
-            sources, tokenizer, seq_length=options.seq_length, batch_size=options.batch_size,
+            files or sources, tokenizer, seq_length=options.seq_length, batch_size=options.batch_size,
             seed=seed, corpus_format=corpus_format, sentence_objective=options.sentence_objective,
             repeat=repeat,
         )
@@ -413,12 +487,19 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
     # The data stream restarts with a seed derived from the step, so a resumed run does
     # not replay the batches it has already seen.
     train_data = make_dataset(options.seed + start_step)
-    eval_data = make_dataset(options.seed + 1_000_003).take(options.eval_batches).cache()
+    eval_data = make_dataset(options.seed + 1_000_003, files=eval_sources or None)
+    eval_data = eval_data.take(options.eval_batches).cache()
+    curve_path = output_dir / "heldout_curve.json"
+    curve: list[dict[str, Any]] = json.loads(curve_path.read_text()) if start_step and curve_path.is_file() else []
+    held_out = HeldOutEvaluation(eval_data, options.eval_batches, options.eval_every or options.steps,
+                                 output_dir / "logs" / "heldout", curve)
     before = evaluate_pretrainer(pretrainer, eval_data, options.eval_batches)
     # Only now, with the options, model and data validated, does the run pin its files.
     if not (output_dir / "vocab.txt").is_file() or not has_checkpoint(output_dir):
         tokenizer.save_to_directory(output_dir)
     write_json(output_dir / RUN_CONFIG_FILE, dataclasses.asdict(options))
+    if not curve:
+        held_out.record(start_step, before)
 
     remaining = options.steps - start_step
     elapsed = 0.0
@@ -428,6 +509,8 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
             StepCheckpoint(manager, options.checkpoint_every),
             keras.callbacks.TensorBoard(output_dir / "logs", update_freq=options.log_every),
         ]
+        if options.eval_every:
+            callbacks.append(held_out)
         started = time.perf_counter()
         pretrainer.fit(
             train_data, steps_per_epoch=remaining, epochs=1, callbacks=callbacks, verbose=verbose,
@@ -443,11 +526,16 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
         "seconds_this_run": round(elapsed, 2),
         "tokens_per_second": round(max(remaining, 0) * options.batch_size * options.seq_length / elapsed, 1)
         if elapsed else None,
+        "eval_corpus": eval_sources or "training corpus, another seed",
         "adam_bias_correction": options.adam_bias_correction,
         "mask_sampling": options.mask_sampling,
         "default_initializer": pretrainer.config.default_initializer,
         "before": before,
         "after": after,
     }
+    if not curve or curve[-1]["step"] != result["steps"]:
+        held_out.record(result["steps"], after)
+    result["heldout_curve"] = curve
+    write_json(curve_path, curve)
     write_json(output_dir / METRICS_FILE, result)
     return result
