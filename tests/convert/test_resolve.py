@@ -403,3 +403,21 @@ def test_keras_hub_base_class_probe(tmp_path, batch):
     rebased.save_to_preset(str(tmp_path / "preset"))
     back = keras_hub.models.Backbone.from_preset(str(tmp_path / "preset"))
     assert isinstance(back, Rebased) and np.array_equal(np.asarray(back(batch)), np.asarray(ours(batch)))
+
+
+def test_finetune_init_by_hub_id_end_to_end(env, hf_repo, monkeypatch, capsys):
+    """The README's Colab form `finetune --init ORG/NAME`: huggingface_hub fetches from the (loopback) hub, the
+    one loader reads the snapshot, and a classifier trains and scores on real SST-2 rows."""
+    from keras_electra.cli import main
+    from tests.conftest import SHARED_DATA
+
+    _, files = hf_repo
+    with serve(hub_routes(REPO, files, COMMIT), lifetime=300) as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        code = main(["finetune", "--task", "sst2", "--data", str(SHARED_DATA / "glue" / "SST-2"), "--init", REPO,
+                     "--output", str(env / "sst2"), "--max-train-examples", "32", "--max-eval-examples", "32",
+                     "--epochs", "1", "--seq-length", "16", "--batch-size", "16", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    results = json.loads((env / "sst2" / "results.json").read_text())
+    assert results["init"].endswith(f"snapshots/{COMMIT}") and results["num_examples"]["dev"] == 32
+    assert 0.0 < results["dev"]["accuracy"] < 1.0  # 32 real dev rows of both labels, scored
