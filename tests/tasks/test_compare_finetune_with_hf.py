@@ -243,7 +243,7 @@ def test_same_start_is_checked_tensor_by_tensor(script):
         script.check_same_start(hf_model, keras_model)
 
 
-@pytest.mark.parametrize("protocol", ["paper", "best-dev"])
+@pytest.mark.parametrize("protocol", ["paper", pytest.param("best-dev", marks=pytest.mark.slow)])
 def test_hf_side_keeps_the_last_epoch_under_the_paper_protocol(script, tokenizers, tmp_path, protocol):
     """A tiny transformers model trained for 3 epochs: the paper protocol reports the last epoch."""
     import transformers
