@@ -9,23 +9,34 @@ What is shared, so that only the framework differs:
   (`ElectraModel`, embedding_size = hidden_size, pooler dropped; every tensor checked equal to the BERT one).
   transformers loads that directory as `ElectraForSequenceClassification` / `ElectraForTokenClassification`;
   keras_electra converts the same directory (`keras-electra convert --from hf`) and fine-tunes from it.
+  The keras_electra model's encoder is checked equal, tensor by tensor, to the one transformers loaded.
 - Head: `--head huggingface` (default) is `ElectraClassificationHead` on both sides (dropout, dense H, GELU,
   dropout, out_proj on [CLS]); `--head electra` is the paper's dropout + dense on [CLS] on both sides (the
   transformers model gets that head swapped in). NER is dropout + dense per token on both sides.
-  Heads start from a truncated normal (std 0.02, cut at 2 std) with zero biases on both sides.
+  Biases start at zero. Kernels: `ElectraClassificationHead` a truncated normal (std 0.02, cut at 2 std) on
+  both sides, as keras_electra always gives it; the paper's head and the NER head `--head-init`
+  (glorot_uniform, the official `tf.layers.dense` default, or truncated_normal), passed to keras_electra
+  as `--default-initializer` and drawn on the torch side with `xavier_uniform_` / `trunc_normal_`.
 - Data: both sides read the task with keras_electra's reader and sampler (`load_task_data`), so the
-  training and dev examples are the same list. transformers tokenises with its own `BertTokenizerFast`
+  training and dev examples are the same list, including the official `double_unordered` for MRPC
+  (every training pair also in the (b, a) order; `--no-double-unordered` turns it off on both sides).
+  transformers tokenises with its own `BertTokenizerFast`
   on the same vocab.txt (built with `vocab=`: `vocab_file=` maps every word to [UNK] in transformers 5);
   pairs are cut with the official `_truncate_seq_pair` rule; NER tags sit on each word's first sub-word.
   Before training, every packed training and dev row (ids, segments, mask, NER labels) is checked equal to
   what keras_electra's preprocessor makes of it.
 - Recipe: sequence length, batch size, epochs, peak LR, warm-up fraction, layer-wise LR decay, dropout 0.1,
-  AdamW (eps 1e-6, no weight decay), global-norm clipping 1.0, the same LR schedule
+  the official AdamW (eps 1e-6, no weight decay, no bias correction: a small torch optimizer,
+  `OfficialAdamW`, does the same update as keras_electra's `ElectraAdamW`; `--adam-bias-correction` turns
+  the correction on on both sides), global-norm clipping 1.0, the same LR schedule
   (peak * (1 - t/T) * min(1, t/warm-up), t from 0) and the same seeds. Layer-wise decay is a torch parameter
   group per multiplier; each parameter's multiplier is checked equal to the one keras_electra's
   `layerwise_lr_multipliers` gives the same weight (matched by checkpoint name).
-- Selection: both keep the epoch with the best dev score (accuracy for SST-2 and MRPC, entity F1 for CoNLL)
-  and report every metric at that epoch. Scores: accuracy (SST-2, MRPC), F1 of class "1" (MRPC), entity
+- Selection: `--protocol paper` (default, the official one): a fixed number of epochs and the last
+  checkpoint on both sides; `--protocol best-dev`: both keep the epoch with the best dev score (accuracy
+  for SST-2 and MRPC, entity F1 for CoNLL) and stop after `--patience` epochs without a better one.
+  keras_electra's results.json must record the same protocol, double_unordered, bias correction and head
+  init, or the script stops. Scores: accuracy (SST-2, MRPC), F1 of class "1" (MRPC), entity
   micro-F1 with seqeval's default (conlleval) chunking (CoNLL).
 
 Random streams (head init, dropout, shuffling) cannot be shared across frameworks, so each side takes the
@@ -61,6 +72,7 @@ TASK_DATA = {"sst2": "glue/SST-2", "mrpc": "glue/MRPC", "conll2003": "conll2003"
 # Metrics compared per task (the first one selects the best epoch, as keras_electra's registry does).
 TASK_METRICS = {"sst2": ("accuracy",), "mrpc": ("accuracy", "f1"), "conll2003": ("f1", "precision", "recall")}
 IGNORE_INDEX = -100
+HEAD_INITS = ("glorot_uniform", "truncated_normal")
 
 
 class ComparisonError(Exception):
@@ -142,14 +154,16 @@ def run_logged(command: list[str], log: Path, env: dict) -> float:
 
 # ------------------------------------------------------------------------------------------------ data and ids
 def task_data(task: str, args: argparse.Namespace):
-    """(spec, TaskData) exactly as `keras-electra finetune` reads and samples it."""
+    """(spec, TaskData) exactly as `keras-electra finetune` reads and samples it (MRPC's training pairs in
+    both orders unless `args.double_unordered` is False, as `--no-double-unordered` does there)."""
     from keras_electra.tasks.finetune import FinetuneConfig, load_task_data
     from keras_electra.tasks.registry import get_task
 
     spec = get_task(task)
     config = FinetuneConfig(task=task, data=str(args.data / TASK_DATA[task]), init="", output="",
                             seed=args.data_seed, max_train_examples=args.max_train_examples,
-                            max_eval_examples=args.max_eval_examples)
+                            max_eval_examples=args.max_eval_examples,
+                            double_unordered=getattr(args, "double_unordered", True))
     return spec, load_task_data(config, spec)
 
 
@@ -303,7 +317,11 @@ def paper_head(hidden_size: int, num_labels: int, dropout: float):
     return PaperHead()
 
 
-def build_hf_model(kind: str, electra_dir: Path, num_labels: int, head: str, dropout: float, seed: int):
+def build_hf_model(kind: str, electra_dir: Path, num_labels: int, head: str, dropout: float, seed: int,
+                   head_init: str = "glorot_uniform"):
+    """The transformers model with keras_electra's fresh-head init: `ElectraClassificationHead` always a
+    truncated normal (keras_electra's `HuggingFaceClassificationHead`), the paper's head and the NER head
+    `head_init` (keras_electra's `--default-initializer`); zero biases."""
     import torch
     from transformers import ElectraForSequenceClassification, ElectraForTokenClassification
 
@@ -318,12 +336,72 @@ def build_hf_model(kind: str, electra_dir: Path, num_labels: int, head: str, dro
             raise ComparisonError(f"transformers loaded {key} differently from {electra_dir}")
     if kind != "token" and head == "electra":
         model.classifier = paper_head(model.config.hidden_size, num_labels, dropout)
+    if head_init not in HEAD_INITS:
+        raise ComparisonError(f"unknown head init {head_init!r}; choose from {', '.join(HEAD_INITS)}")
     std = model.config.initializer_range
-    for module in model.classifier.modules():  # keras_electra's TruncatedNormal(0.02): cut at 2 std
+    glorot = head_init == "glorot_uniform" and (kind == "token" or head == "electra")
+    for module in model.classifier.modules():
         if isinstance(module, torch.nn.Linear):
-            torch.nn.init.trunc_normal_(module.weight, std=std, a=-2 * std, b=2 * std)
+            if glorot:  # Keras' GlorotUniform: U(±sqrt(6 / (fan_in + fan_out))), as xavier_uniform_ with gain 1
+                torch.nn.init.xavier_uniform_(module.weight)
+            else:  # keras_electra's TruncatedNormal(0.02): cut at 2 std
+                torch.nn.init.trunc_normal_(module.weight, std=std, a=-2 * std, b=2 * std)
             torch.nn.init.zeros_(module.bias)
     return model
+
+
+def official_adamw():
+    """The torch class of `OfficialAdamW` (built lazily: torch is imported only when needed)."""
+    import torch
+
+    class OfficialAdamW(torch.optim.Optimizer):
+        """keras_electra's `ElectraAdamW` (the official `AdamWeightDecayOptimizer`) in torch:
+        m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2); p -= lr * (m / (sqrt(v) + eps) + wd * p),
+        with no bias correction unless `bias_correction` (then m / (1 - b1^t), v / (1 - b2^t), which is
+        torch's AdamW). Each group's `lr` already holds its layer-wise multiplier, which scales the
+        weight decay too, as in `ElectraAdamW`."""
+
+        def __init__(self, params, lr: float, betas=(0.9, 0.999), eps: float = 1e-6, weight_decay: float = 0.0,
+                     bias_correction: bool = False) -> None:
+            super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
+                                      "bias_correction": bias_correction})
+
+        @torch.no_grad()
+        def step(self, closure=None):
+            for group in self.param_groups:
+                beta_1, beta_2 = group["betas"]
+                for param in group["params"]:
+                    if param.grad is None:
+                        continue
+                    state = self.state[param]
+                    if not state:
+                        state["step"] = 0
+                        state["m"] = torch.zeros_like(param)
+                        state["v"] = torch.zeros_like(param)
+                    state["step"] += 1
+                    grad, m, v = param.grad, state["m"], state["v"]
+                    m.add_((grad - m) * (1 - beta_1))
+                    v.add_((grad * grad - v) * (1 - beta_2))
+                    if group["bias_correction"]:
+                        m_hat = m / (1 - beta_1 ** state["step"])
+                        v_hat = v / (1 - beta_2 ** state["step"])
+                    else:
+                        m_hat, v_hat = m, v
+                    update = m_hat / (v_hat.sqrt() + group["eps"])
+                    if group["weight_decay"]:
+                        update = update + group["weight_decay"] * param
+                    param.sub_(group["lr"] * update)
+
+    return OfficialAdamW
+
+
+def make_optimizer(model, multipliers: dict[str, float], lr: float, bias_correction: bool):
+    """`OfficialAdamW` with one parameter group per layer-wise multiplier (eps 1e-6, no weight decay)."""
+    groups: dict[float, list] = {}
+    for name, param in model.named_parameters():
+        groups.setdefault(multipliers[name], []).append(param)
+    return official_adamw()([{"params": params, "lr": lr * m} for m, params in sorted(groups.items())],
+                            lr=lr, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0, bias_correction=bias_correction)
 
 
 def torch_multiplier(name: str, num_layers: int, decay: float) -> float:
@@ -336,6 +414,28 @@ def torch_multiplier(name: str, num_layers: int, decay: float) -> float:
     else:
         depth = num_layers + 1
     return decay ** (num_layers + 1 - depth)
+
+
+def check_same_start(hf_model, keras_model) -> int:
+    """Every encoder parameter of the transformers model equals, bit for bit, keras_electra's weight of the
+    same checkpoint name (the heads are fresh on both sides); the number of tensors compared."""
+    import numpy as np
+
+    from keras_electra.convert.huggingface import hf_to_canonical
+
+    ours = keras_model.canonical_weights()
+    params = {k: v for k, v in hf_model.named_parameters() if not k.startswith("classifier")}
+    ndim = {k: v.ndim for k, v in params.items()}
+    for key, param in params.items():
+        mapped = hf_to_canonical(key, False, ndim)
+        if mapped is None or mapped[0] not in ours:
+            raise ComparisonError(f"transformers parameter {key} has no keras_electra counterpart")
+        theirs = param.detach().numpy()
+        theirs = theirs.T if mapped[1] == "transpose" else theirs
+        start = np.asarray(ours[mapped[0]].numpy())
+        if start.shape != theirs.shape or not np.array_equal(start, theirs):
+            raise ComparisonError(f"{key}: keras_electra starts from other numbers than transformers")
+    return len(params)
 
 
 def check_multipliers(hf_model, keras_model, decay: float) -> dict[str, float]:
@@ -414,16 +514,13 @@ def train_hf(kind: str, electra_dir: Path, train: dict, dev: dict, dev_examples,
              seed: int, args: argparse.Namespace, keras_model=None) -> dict[str, Any]:
     import torch
 
-    model = build_hf_model(kind, electra_dir, len(labels), args.head, args.dropout, seed)
+    model = build_hf_model(kind, electra_dir, len(labels), args.head, args.dropout, seed, args.head_init)
+    if keras_model is not None:
+        check_same_start(model, keras_model)
     multipliers = (check_multipliers(model, keras_model, args.layerwise_decay) if keras_model is not None else
                    {k: torch_multiplier(k, model.config.num_hidden_layers, args.layerwise_decay)
                     for k, _ in model.named_parameters()})
-    groups: dict[float, list] = {}
-    for name, param in model.named_parameters():
-        groups.setdefault(multipliers[name], []).append(param)
-    optimizer = torch.optim.AdamW(
-        [{"params": params, "lr": args.lr * m} for m, params in sorted(groups.items())],
-        lr=args.lr, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0)
+    optimizer = make_optimizer(model, multipliers, args.lr, args.adam_bias_correction)
     n = len(train["input_ids"])
     drop_last = n >= args.batch_size  # as keras_electra: a last partial batch only when there is no full one
     steps_per_epoch = n // args.batch_size if drop_last else 1
@@ -454,7 +551,9 @@ def train_hf(kind: str, electra_dir: Path, train: dict, dev: dict, dev_examples,
         eval_seconds += time.perf_counter() - eval_start
         history.append({"epoch": epoch + 1, **scores})
         train_loss.append(statistics.fmean(losses))
-        if best is None or scores[metric] > best[metric]:
+        if args.protocol == "paper":  # fixed epochs, the last checkpoint
+            best = history[-1]
+        elif best is None or scores[metric] > best[metric]:
             best, wait = history[-1], 0
         else:  # keras_electra's early stopping: `patience` epochs without a better dev score
             wait += 1
@@ -475,20 +574,45 @@ def run_keras(task: str, init: Path, output: Path, args: argparse.Namespace, env
                "--batch-size", str(args.batch_size), "--learning-rate", str(args.lr),
                "--layerwise-lr-decay", str(args.layerwise_decay), "--warmup-fraction", str(args.warmup_fraction),
                "--weight-decay", "0", "--dropout", str(args.dropout), "--seed", str(args.data_seed),
-               "--seeds", *map(str, args.seeds), "--patience", str(args.patience), "--quiet"]
+               "--seeds", *map(str, args.seeds), "--protocol", args.protocol,
+               "--default-initializer", args.head_init, "--overwrite", "--quiet"]
+    if args.protocol == "best-dev":
+        command += ["--patience", str(args.patience)]
+    if args.adam_bias_correction:
+        command.append("--adam-bias-correction")
+    if not args.double_unordered:
+        command.append("--no-double-unordered")
     if args.max_train_examples:
         command += ["--max-train-examples", str(args.max_train_examples)]
     if args.max_eval_examples:
         command += ["--max-eval-examples", str(args.max_eval_examples)]
-    output.mkdir(parents=True, exist_ok=True)
+    output.parent.mkdir(parents=True, exist_ok=True)  # finetune makes --output itself
     wall = run_logged(command, output.parent / f"{output.name}.log", env)
     results = json.loads((output / "results.json").read_text())
+    check_keras_recipe(results["hyperparameters"], task, args)
     runs = [{"seed": r["seed"], "best_epoch": r["best_epoch"], "dev": r["dev"], "dev_history": r["dev_history"],
              "train_loss": r["train_history"].get("loss", []),
              "steps_per_epoch": r["steps_per_epoch"], "train_seconds": r["train_seconds"],
              "median_step_seconds": r["median_step_seconds"]} for r in results["runs"]]
     return {"runs": runs, "wall_seconds": wall, "num_examples": results["num_examples"],
             "hyperparameters": results["hyperparameters"], "command": " ".join(command[1:])}
+
+
+def check_keras_recipe(hp: dict, task: str, args: argparse.Namespace) -> None:
+    """What keras_electra recorded it did is the recipe the torch side follows."""
+    from keras_electra.tasks.finetune import DOUBLE_UNORDERED_TASKS
+
+    expected = {"protocol": args.protocol, "adam_bias_correction": args.adam_bias_correction,
+                "double_unordered": args.double_unordered and task in DOUBLE_UNORDERED_TASKS,
+                "default_initializer": args.head_init, "epochs": args.epochs, "batch_size": args.batch_size,
+                "learning_rate": args.lr, "layerwise_lr_decay": args.layerwise_decay,
+                "legacy_layerwise_decay": False, "warmup_fraction": args.warmup_fraction, "weight_decay": 0.0,
+                "adam_epsilon": 1e-6, "clip_norm": 1.0, "dropout": args.dropout,
+                "seq_length": args.seq_length[task]}
+    for key, value in expected.items():
+        if key not in hp or hp[key] != value:
+            raise ComparisonError(f"{task}: keras_electra ran with {key}={hp.get(key)!r}, the torch side with "
+                                  f"{value!r}")
 
 
 # --------------------------------------------------------------------------------------------------- summary
@@ -520,8 +644,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=3e-4, help="peak LR (default 3e-4, the recipe's for this size)")
     p.add_argument("--layerwise-decay", type=float, default=0.8, help="layer-wise LR decay (default 0.8)")
     p.add_argument("--warmup-fraction", type=float, default=0.1)
+    p.add_argument("--protocol", choices=("paper", "best-dev"), default="paper",
+                   help="paper (default, official): fixed epochs, the last checkpoint; best-dev: the best dev "
+                        "epoch with early stopping (--patience), on both sides")
     p.add_argument("--patience", type=int, default=3,
-                   help="stop after N epochs without a better dev score, on both sides (0: never; default 3)")
+                   help="--protocol best-dev: stop after N epochs without a better dev score, on both sides "
+                        "(0: never; default 3)")
+    p.add_argument("--adam-bias-correction", action="store_true",
+                   help="Adam with bias correction on both sides (default: none, the official optimizer)")
+    p.add_argument("--no-double-unordered", dest="double_unordered", action="store_false",
+                   help="MRPC: train on each pair in its given order only, on both sides (default: both orders, "
+                        "the official double_unordered)")
+    p.add_argument("--head-init", choices=HEAD_INITS, default="glorot_uniform",
+                   help="init of the paper's head and the NER head on both sides: glorot_uniform (default, "
+                        "official) or truncated_normal; ElectraClassificationHead is always truncated normal")
     p.add_argument("--dropout", type=float, default=0.1, help="head dropout (the encoder keeps its config's 0.1)")
     p.add_argument("--head", choices=("huggingface", "electra"), default="huggingface",
                    help="classification head on both sides: ElectraForSequenceClassification's (default) "
@@ -584,8 +720,11 @@ def compare(args: argparse.Namespace, workdir: Path, env: dict, torch_version: s
         "ner_head": "dropout, dense per token (ElectraForTokenClassification)",
         "recipe": {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.lr,
                    "layerwise_lr_decay": args.layerwise_decay, "warmup_fraction": args.warmup_fraction,
-                   "dropout": args.dropout, "patience": args.patience, "adam_epsilon": 1e-6, "weight_decay": 0.0,
-                   "clip_norm": 1.0,
+                   "dropout": args.dropout, "protocol": args.protocol,
+                   "patience": args.patience if args.protocol == "best-dev" else None,
+                   "adam_epsilon": 1e-6, "adam_bias_correction": args.adam_bias_correction,
+                   "double_unordered": args.double_unordered, "head_init": args.head_init,
+                   "weight_decay": 0.0, "clip_norm": 1.0,
                    "seq_length": args.seq_length, "seeds": args.seeds, "data_seed": args.data_seed,
                    "max_train_examples": args.max_train_examples, "max_eval_examples": args.max_eval_examples,
                    "threads": args.threads},
@@ -616,7 +755,7 @@ def compare(args: argparse.Namespace, workdir: Path, env: dict, torch_version: s
                                       f"the reference on {entry['num_examples']}")
         if args.side in ("both", "hf"):
             config = FinetuneConfig(task=task, data="", init=str(keras_dir), output="", head=args.head,
-                                    dropout=args.dropout)
+                                    dropout=args.dropout, default_initializer=args.head_init)
             keras_model, _ = build_task_model(config, spec, labels, 0, length)  # only for its LR multipliers
             runs = []
             for seed in args.seeds:

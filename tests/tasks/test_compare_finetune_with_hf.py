@@ -1,5 +1,7 @@
-"""scripts/compare_finetune_with_hf.py without training: both sides must see the same packed rows,
-the same layer-wise LR multipliers and the same LR schedule, or the comparison means nothing."""
+"""scripts/compare_finetune_with_hf.py: both sides must see the same packed rows (MRPC in both orders),
+start from the same encoder numbers and head init, and follow the same recipe (layer-wise LR multipliers,
+LR schedule, the official AdamW without bias correction, the paper protocol's last epoch), or the
+comparison means nothing."""
 
 from __future__ import annotations
 
@@ -36,7 +38,24 @@ def tokenizers(script):
 
 def _args(**kw) -> argparse.Namespace:
     return argparse.Namespace(data=SHARED_DATA, data_seed=0, max_train_examples=kw.get("train", 300),
-                              max_eval_examples=kw.get("dev", 300))
+                              max_eval_examples=kw.get("dev", 300), double_unordered=kw.get("double", True))
+
+
+def _tiny_electra(hidden: int = 32, embedding: int = 32, labels: int = 3):
+    """A tiny keras_electra backbone and the transformers config of the same shape (the real vocab)."""
+    import transformers
+
+    from keras_electra.config import ElectraConfig
+    from keras_electra.data.tokenizer import ElectraTokenizer
+    from keras_electra.models.backbone import ElectraBackbone
+
+    tokenizer = ElectraTokenizer(VOCAB_UNCASED)
+    config = ElectraConfig.from_preset("tiny", vocab_size=tokenizer.vocabulary_size, hidden_size=hidden,
+                                       embedding_size=embedding, num_layers=2, num_heads=2, intermediate_size=64)
+    hf_config = transformers.ElectraConfig(vocab_size=tokenizer.vocabulary_size, embedding_size=embedding,
+                                           hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
+                                           intermediate_size=64, num_labels=labels)
+    return ElectraBackbone.from_electra_config(config), tokenizer, hf_config
 
 
 # Short lengths, so that pairs and sentences are cut: the truncation rules must agree too.
@@ -51,6 +70,8 @@ def test_both_sides_pack_the_same_rows(script, tokenizers, task, length):
         info = script.check_agreement(hf, mine, task, theirs.unk_token_id)
         assert info["rows"] == len(examples)
         assert info["unk_rate"] < 0.01
+    if task == "mrpc":  # the official double_unordered: every pair also as (b, a), checked row by row above
+        assert len(data.train) == 600 and data.train[300].text_a == data.train[0].text_b
     if kind == "token":  # the tags really are on the first sub-words, not all ignored
         assert (hf["labels"] != script.IGNORE_INDEX).sum() > len(examples)
     else:
@@ -107,6 +128,144 @@ def test_layerwise_multipliers_match_keras_electra(script, kind, head, embedding
     assert set(v for k, v in multipliers.items() if k.startswith("classifier")) == {1.0}
 
 
+def test_double_unordered_can_be_off_on_both_sides(script):
+    _, doubled = script.task_data("mrpc", _args(train=50, dev=10))
+    _, single = script.task_data("mrpc", _args(train=50, dev=10, double=False))
+    assert len(doubled.train) == 100 and len(single.train) == 50
+    assert [(e.text_b, e.text_a) for e in doubled.train[50:]] == [(e.text_a, e.text_b) for e in single.train]
+    args = script.parse_args(["--tasks", "mrpc", "--no-double-unordered"])
+    assert args.double_unordered is False and script.parse_args(["--tasks", "mrpc"]).double_unordered
+
+
+def _keras_steps(grads: list[list[np.ndarray]], starts: list[np.ndarray], multipliers: list[float], lr: float,
+                 bias_correction: bool) -> list[np.ndarray]:
+    import keras
+
+    from keras_electra.pretraining.optimization import ElectraAdamW
+
+    variables = [keras.Variable(x, name=f"w{i}") for i, x in enumerate(starts)]
+    optimizer = ElectraAdamW(learning_rate=lr, weight_decay_rate=0.0, epsilon=1e-6, bias_correction=bias_correction,
+                             lr_multipliers={v.path: m for v, m in zip(variables, multipliers)}, global_clipnorm=1.0)
+    for step in grads:
+        optimizer.apply_gradients(zip([keras.ops.convert_to_tensor(g) for g in step], variables))
+    return [np.asarray(v.numpy()) for v in variables]
+
+
+def _torch_steps(script, grads, starts, multipliers, lr: float, bias_correction: bool, optimizer_cls=None):
+    import torch
+
+    module = torch.nn.Module()
+    for i, x in enumerate(starts):
+        module.register_parameter(f"w{i}", torch.nn.Parameter(torch.from_numpy(x.copy())))
+    by_name = {f"w{i}": m for i, m in enumerate(multipliers)}
+    if optimizer_cls is None:
+        optimizer = script.make_optimizer(module, by_name, lr, bias_correction)
+    else:  # the optimizer the script used to take: torch's AdamW, always bias-corrected
+        optimizer = optimizer_cls([{"params": [p], "lr": lr * by_name[n]} for n, p in module.named_parameters()],
+                                  lr=lr, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0)
+    for step in grads:  # the order of train_hf: clip to global norm 1, then step
+        for param, g in zip(module.parameters(), step):
+            param.grad = torch.from_numpy(g.copy())
+        torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return [p.detach().numpy() for p in module.parameters()]
+
+
+@pytest.mark.parametrize("bias_correction", [False, True])
+def test_torch_optimizer_updates_like_electra_adamw(script, bias_correction):
+    import torch
+
+    rng = np.random.default_rng(0)
+    shapes, multipliers, lr = [(4, 3), (3,), (5,)], [0.8 ** 2, 0.8, 1.0], 1e-3
+    starts = [rng.normal(size=s).astype(np.float32) for s in shapes]
+    # Gradients of global norm > 1 (the clipping acts), one with a sign flip between steps.
+    grads = [[rng.normal(scale=2.0, size=s).astype(np.float32) for s in shapes] for _ in range(3)]
+    for steps in (grads[:1], grads):  # the first update alone, then three (the moments carry over)
+        ours = _keras_steps(steps, starts, multipliers, lr, bias_correction)
+        theirs = _torch_steps(script, steps, starts, multipliers, lr, bias_correction)
+        for a, b, start in zip(ours, theirs, starts):
+            assert np.abs(a - start).max() > lr * 0.1  # the parameters did move
+            np.testing.assert_allclose(b, a, rtol=0, atol=1e-6)
+    # The recipe mismatch this catches: torch's AdamW corrects the bias, so its first update is smaller
+    # (lr * sign(g) instead of lr * 0.1 / sqrt(0.001) * sign(g)).
+    first_ours = _keras_steps(grads[:1], starts, multipliers, lr, bias_correction)
+    first_adamw = _torch_steps(script, grads[:1], starts, multipliers, lr, bias_correction, torch.optim.AdamW)
+    gap = max(np.abs(a - b).max() for a, b in zip(first_ours, first_adamw))
+    if bias_correction:
+        assert gap < 1e-6
+    else:
+        assert gap > 1e-4
+
+
+def test_keras_recipe_mismatch_is_caught(script):
+    args = script.parse_args(["--tasks", "mrpc", "--seq-length", "64", "--epochs", "1"])
+    hp = {"protocol": "paper", "adam_bias_correction": False, "double_unordered": True,
+          "default_initializer": "glorot_uniform", "epochs": 1, "batch_size": 32, "learning_rate": 3e-4,
+          "layerwise_lr_decay": 0.8, "legacy_layerwise_decay": False, "warmup_fraction": 0.1, "weight_decay": 0.0,
+          "adam_epsilon": 1e-6, "clip_norm": 1.0, "dropout": 0.1, "seq_length": 64}
+    script.check_keras_recipe(hp, "mrpc", args)
+    for key, other in (("adam_bias_correction", True), ("protocol", "best-dev"), ("double_unordered", False),
+                       ("default_initializer", "truncated_normal")):
+        with pytest.raises(script.ComparisonError, match=key):
+            script.check_keras_recipe({**hp, key: other}, "mrpc", args)
+    with pytest.raises(script.ComparisonError, match="double_unordered"):  # SST-2 has one order only
+        script.check_keras_recipe(hp, "sst2", script.parse_args(["--tasks", "sst2", "--seq-length", "64",
+                                                                 "--epochs", "1"]))
+
+
+def test_same_start_is_checked_tensor_by_tensor(script):
+    import torch
+    import transformers
+
+    from keras_electra.convert.huggingface import hf_to_canonical
+    from keras_electra.tasks.registry import runners
+
+    backbone, tokenizer, hf_config = _tiny_electra(embedding=16)
+    keras_model = runners()["classification"].build_model(backbone, tokenizer, 16, ["a", "b", "c"],
+                                                           {"head": "huggingface"})
+    hf_model = transformers.ElectraForSequenceClassification(hf_config)
+    with pytest.raises(script.ComparisonError, match="other numbers"):  # two random inits
+        script.check_same_start(hf_model, keras_model)
+    ours = keras_model.canonical_weights()
+    params = dict(hf_model.named_parameters())
+    ndim = {k: v.ndim for k, v in params.items()}
+    with torch.no_grad():
+        for key, param in params.items():
+            if not key.startswith("classifier"):
+                name, transform = hf_to_canonical(key, False, ndim)
+                value = torch.from_numpy(np.asarray(ours[name].numpy()))
+                param.copy_(value.T if transform == "transpose" else value)
+    assert script.check_same_start(hf_model, keras_model) == len([k for k in params if not k.startswith("cl")])
+    with torch.no_grad():
+        params["electra.encoder.layer.1.attention.self.query.weight"][0, 0] += 1e-6
+    with pytest.raises(script.ComparisonError, match="layer.1.attention.self.query"):
+        script.check_same_start(hf_model, keras_model)
+
+
+@pytest.mark.parametrize("protocol", ["paper", pytest.param("best-dev", marks=pytest.mark.slow)])
+def test_hf_side_keeps_the_last_epoch_under_the_paper_protocol(script, tokenizers, tmp_path, protocol):
+    """A tiny transformers model trained for 3 epochs: the paper protocol reports the last epoch."""
+    import transformers
+
+    _, theirs = tokenizers
+    _, _, hf_config = _tiny_electra(labels=2)
+    transformers.ElectraModel(hf_config).save_pretrained(tmp_path)
+    spec, data = script.task_data("mrpc", _args(train=24, dev=16))
+    labels = list(data.labels)
+    train = script.encode("classification", theirs, data.train, 24, labels)
+    dev = script.encode("classification", theirs, data.dev, 24, labels)
+    args = script.parse_args(["--tasks", "mrpc", "--epochs", "3", "--batch-size", "8", "--lr", "1e-3",
+                              "--protocol", protocol, "--patience", "0", "--head", "electra"])
+    run = script.train_hf("classification", tmp_path, train, dev, data.dev, labels, spec.metric, 0, args)
+    assert len(run["dev_history"]) == 3 and run["steps_per_epoch"] == 48 // 8
+    best = max(run["dev_history"], key=lambda h: h[spec.metric]) if protocol == "best-dev" else \
+        run["dev_history"][-1]
+    assert run["best_epoch"] == best["epoch"]
+    assert run["dev"] == {k: v for k, v in best.items() if k != "epoch"}
+    assert len(run["train_loss"]) == 3 and all(np.isfinite(run["train_loss"]))
+
+
 def test_schedule_is_keras_electras(script):
     from keras_electra.pretraining.optimization import WarmupLinearDecay
 
@@ -126,7 +285,12 @@ def test_electra_layout_keeps_every_minilm_tensor(script, tmp_path):
     assert script.check_same_tensors(target / "model.safetensors", MINILM / "model.safetensors") == 101
     assert (target / "vocab.txt").read_bytes() == (MINILM / "vocab.txt").read_bytes()
     model = script.build_hf_model("classification", target, 2, "electra", 0.1, seed=0)  # checks the loaded weights
+    weight = model.classifier.weight  # the official glorot_uniform: U(±sqrt(6 / (384 + 2)))
+    assert weight.abs().max() <= (6 / 386) ** 0.5 and weight.std() > 0.06 and not model.classifier.bias.any()
+    model = script.build_hf_model("classification", target, 2, "electra", 0.1, seed=0, head_init="truncated_normal")
     weight = model.classifier.weight
     assert weight.abs().max() <= 0.04 and weight.std() > 0.005  # truncated normal, not HF's default init
+    model = script.build_hf_model("classification", target, 2, "huggingface", 0.1, seed=0)
+    assert model.classifier.out_proj.weight.abs().max() <= 0.04  # ElectraClassificationHead: always truncated
     bert = load_file(MINILM / "model.safetensors")
     assert torch.equal(model.electra.embeddings.word_embeddings.weight, bert["embeddings.word_embeddings.weight"])
