@@ -48,7 +48,7 @@ for language in $languages; do
         run en stsb "$data/glue/STS-B" --seq-length 64
         run en conll2003 "$data/conll2003" --seq-length 128 --evaluate-test
         run en semeval "$data/semeval2010_task8" --seq-length 128
-        run en xquad "$data/xquad" --seq-length 256 --doc-stride 128 --epochs 10
+        run en xquad "$data/xquad" --seq-length 256 --doc-stride 128 --epochs 10 --head huggingface
     else
         run zh chnsenticorp "$data/chnsenticorp" --seq-length 128
         run zh cluener "$data/cluener2020" --seq-length 64

@@ -181,7 +181,13 @@ def model_config(options: PretrainingOptions, tokenizer: ElectraTokenizer) -> El
                 f"{options.init} has a vocabulary of {config.vocab_size} but the tokenizer has "
                 f"{tokenizer.vocabulary_size} tokens; pass the checkpoint's vocab.txt as --vocab"
             )
-        return config
+        # The checkpoint brings its network; only the init of the layers that start fresh may change.
+        overrides = dict(options.model_overrides)
+        initializer = overrides.pop("default_initializer", None)
+        if overrides:
+            raise ElectraError(f"--config {', '.join(overrides)}: changes the network of a run from scratch "
+                               f"only; {options.init} brings its own")
+        return config.replace(default_initializer=initializer) if initializer else config
     overrides = dict(options.model_overrides)
     overrides["vocab_size"] = tokenizer.vocabulary_size
     if options.generator_fraction is not None:
@@ -392,11 +398,11 @@ def run_pretraining(options: PretrainingOptions, output_dir: str | Path, verbose
     """Pretrain (or resume) into `output_dir`; return the final metrics."""
 
     options = options.resolved()
-    options = dataclasses.replace(options, init=resolve_optional(options.init),  # names -> local paths
-                                  init_generator=resolve_optional(options.init_generator))
     output_dir = Path(output_dir)
-    # One run per output directory; a second stops at once naming the holder.
+    # One run per output directory; a second stops at once naming the holder, before any download.
     with output_lock(output_dir, inside=True):
+        options = dataclasses.replace(options, init=resolve_optional(options.init),  # names -> local paths
+                                      init_generator=resolve_optional(options.init_generator))
         return _run_pretraining(options, output_dir, verbose)
 
 
@@ -434,13 +440,13 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
     if not options.sources:
         raise ElectraError("no corpus given (--corpus FILES_OR_DIR or TFRecord shards)")
     sources, corpus_format = list(options.sources), options.corpus_format
-    eval_sources: list[str] = []
-    if options.eval_sources:
-        sources, eval_sources = held_out_split(sources, list(options.eval_sources))
     if any(tfds_data.is_tfds(s) for s in sources):
         # TFDS text datasets become corpus files in the official layout (a blank line ends a document).
         sources = tfds_data.resolve_corpus_sources(sources, output_dir / "tfds_corpus", options.tfds_data_dir)
         corpus_format = "sentences" if corpus_format == "auto" else corpus_format
+    eval_sources: list[str] = []
+    if options.eval_sources:  # after TFDS: held-out files are split off real files
+        sources, eval_sources = held_out_split(sources, list(options.eval_sources))
     if options.mixed_precision not in (None, "mixed_bfloat16", "mixed_float16"):
         raise ElectraError(f"unknown --mixed-precision {options.mixed_precision!r}")
     keras.utils.set_random_seed(options.seed)

@@ -6,7 +6,7 @@
 - AdamW, ε 1e-6, weight decay 0, global-norm clipping 1.0, no Adam bias correction (the
   official optimiser; `adam_bias_correction=True` adds it); 10% linear warm-up then linear
   decay; batch 32; dropout 0.1.
-- Epochs from the task registry (3; 10 for STS-B; 2 for SQuAD).
+- Epochs from the task registry (3; 10 for STS-B, RTE, table-regression; 2 for QA).
 - MRPC and STS-B train on both sentence orders (the official `double_unordered`;
   `double_unordered=False` turns it off).
 - `protocol="paper"` (default): a fixed number of epochs, the last checkpoint, and over
@@ -587,6 +587,8 @@ def _checked_finetune(config: FinetuneConfig) -> dict[str, Any]:
     spec = get_task(config.task)
     if config.protocol not in PROTOCOLS:
         raise ElectraError(f"unknown protocol {config.protocol!r}; choose from {', '.join(PROTOCOLS)}")
+    output = Path(config.output)
+    check_output(output, config.overwrite)  # before any download or data reading
     if config.init != "random":  # a name (HF id, keras-hub preset, TF1 release) -> a local path
         config = dataclasses.replace(config, init=resolve_optional(config.init))
     if config.init != "random" and not Path(config.init).exists() and not Path(f"{config.init}.index").exists():
@@ -594,8 +596,6 @@ def _checked_finetune(config: FinetuneConfig) -> dict[str, Any]:
     if config.model_overrides and config.init != "random":
         raise ElectraError(f"--config {', '.join(config.model_overrides)}: changes the network of --init random "
                            f"only; {config.init} brings its own")
-    output = Path(config.output)
-    check_output(output, config.overwrite)
     data = load_task_data(config, spec)
     if data.options:
         config = dataclasses.replace(config, task_options={**data.options, **config.task_options})

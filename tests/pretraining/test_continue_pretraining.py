@@ -62,3 +62,18 @@ def test_pretrain_init_from_a_bert_encoder_starts_the_heads_and_generator_fresh(
     mine = np.asarray(ours.backbone({k: batch[k] for k in ("token_ids", "segment_ids", "padding_mask")}))
     real = batch["padding_mask"] == 1
     assert np.abs(mine[real] - theirs[real]).max() < 0.05  # two tiny steps from BERT's encoder
+
+
+def test_pretrain_init_takes_the_fresh_layers_initializer_and_refuses_other_network_changes(tmp_path, capsys):
+    """With --init the checkpoint brings the network: --default-initializer reaches the fresh layers (it was once
+    dropped silently), while a --config that would change the network is one line."""
+    config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                     intermediate_size=64, max_position_embeddings=128)
+    bert_dir = save_hf(make_hf(transformers.BertModel, config, seed=3), tmp_path / "bert")
+    common = ["pretrain", "--init", str(bert_dir), "--corpus", str(NOVELS / "Doyle_Hound_1902.txt"), "--steps", "1",
+              "--batch-size", "4", "--seq-length", "32", "--warmup-steps", "0", "--eval-batches", "1"]
+    assert main([*common, "--default-initializer", "truncated_normal", "--output", str(tmp_path / "tn")]) == 0
+    saved = json.loads((tmp_path / "tn" / "discriminator" / "config.json").read_text())
+    assert saved["default_initializer"] == "truncated_normal"
+    assert main([*common, "--config", "hidden_size=64", "--output", str(tmp_path / "bad")]) == 2
+    assert "--config hidden_size: changes the network of a run from scratch only" in capsys.readouterr().err
