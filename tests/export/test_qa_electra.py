@@ -23,8 +23,16 @@ def _same_beam(ours: np.ndarray, keras_beam: np.ndarray, tolerance: float) -> No
     from keras_electra.tasks.question_answerer import unpack_beam
 
     a, b = unpack_beam(ours), unpack_beam(keras_beam)
-    for key in ("start_top_index", "end_top_index"):
-        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    for which in ("start", "end"):
+        index, log_probs = f"{which}_top_index", b[f"{which}_top_log_probs"]
+        differ = a[index] != b[index]
+        # Only a near-tie may swap two beam entries: the entry next to it has the same log-probability.
+        gap = np.full(log_probs.shape, np.inf)
+        step = np.abs(np.diff(log_probs, axis=-1))
+        gap[..., 1:] = step  # to the entry before
+        gap[..., :-1] = np.minimum(gap[..., :-1], step)  # or the entry after
+        assert not np.any(differ & (gap > tolerance)), f"{index}: {np.argwhere(differ & (gap > tolerance))[:5]}"
+        assert differ.mean() < 0.01, f"{index}: {differ.mean():.2%} of the beam differs"
     for key in ("start_top_log_probs", "end_top_log_probs", "answerable_logit"):
         assert np.abs(a[key] - b[key]).max() <= tolerance, key
 

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+
 from tests.conftest import NOVELS, REPO, VOCAB_UNCASED
 
 SCRIPT = """
@@ -29,5 +31,5 @@ def test_mirrored_strategy_over_two_replicas(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["replicas"] == 2 and metrics["steps"] == 4
-    assert all(abs(v) < 1e6 for v in metrics["after"].values())
+    assert all(np.isfinite(np.asarray(v, dtype=float)).all() for v in metrics["after"].values())  # per-layer lists too
     assert (output / "discriminator" / "model.keras").is_file()
