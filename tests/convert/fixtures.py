@@ -70,6 +70,24 @@ def save_hf(model, directory: Path, with_tokenizer: bool = True) -> Path:
 
 
 # -------------------------------------------------------------------------- batches
+def keras_hub_preset(directory: Path, seed: int, lowercase: bool):
+    """A tiny keras-hub ElectraBackbone with every weight random (biases and LayerNorm too), saved as a preset
+    with its tokenizer; returns (backbone, directory)."""
+    import keras_hub
+
+    backbone = keras_hub.models.ElectraBackbone(
+        vocab_size=30522, num_layers=2, num_heads=4, hidden_dim=32, embedding_dim=16, intermediate_dim=64,
+        max_sequence_length=64,
+    )
+    rng = np.random.default_rng(seed)
+    for variable in backbone.weights:
+        value = rng.normal(0, 0.05, variable.shape) + (1.0 if variable.path.endswith("gamma") else 0.0)
+        variable.assign(value.astype("float32"))
+    backbone.save_to_preset(str(directory))
+    keras_hub.models.ElectraTokenizer(vocabulary=str(VOCAB_UNCASED), lowercase=lowercase).save_to_preset(str(directory))
+    return backbone, directory
+
+
 def novel_lines(count: int, min_chars: int = 40) -> list[str]:
     lines = []
     for path in sorted(NOVELS.glob("*.txt"))[:3]:

@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from keras_electra.convert import from_pretrained, read_checkpoint, tokenizer_from_checkpoint
 from keras_electra.errors import CheckpointError
 from keras_electra.models.backbone import ElectraBackbone
-from tests.conftest import VOCAB_UNCASED
-from tests.convert.fixtures import max_diff_at_tokens, real_batch
+from tests.convert.fixtures import keras_hub_preset, max_diff_at_tokens, real_batch
 
 TOL = 1e-5
 
 
 @pytest.fixture(scope="module")
 def preset(tmp_path_factory):
-    import keras_hub
-
-    backbone = keras_hub.models.ElectraBackbone(
-        vocab_size=30522, num_layers=2, num_heads=4, hidden_dim=32, embedding_dim=16, intermediate_dim=64,
-        max_sequence_length=64,
-    )
-    rng = np.random.default_rng(0)
-    for variable in backbone.weights:  # every weight random: biases and LayerNorm too
-        value = rng.normal(0, 0.05, variable.shape) + (1.0 if variable.path.endswith("gamma") else 0.0)
-        variable.assign(value.astype("float32"))
-    directory = tmp_path_factory.mktemp("keras_hub") / "preset"
-    backbone.save_to_preset(str(directory))
     # keras-hub's converter builds uncased tokenizers without lowercase=True; reproduce that.
-    keras_hub.models.ElectraTokenizer(vocabulary=str(VOCAB_UNCASED), lowercase=False).save_to_preset(str(directory))
-    return backbone, directory
+    return keras_hub_preset(tmp_path_factory.mktemp("keras_hub") / "preset", seed=0, lowercase=False)
 
 
 @pytest.fixture(scope="module")

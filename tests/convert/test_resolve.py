@@ -31,6 +31,7 @@ from tests.convert.fixtures import (
     hf_config,
     hf_outputs,
     hf_pair,
+    keras_hub_preset,
     make_hf,
     max_diff_at_tokens,
     official_pretraining_variables,
@@ -265,19 +266,7 @@ def test_release_no_network_names_the_url_and_switch(env):
 # ------------------------------------------------------------------------------ keras-hub
 @pytest.fixture(scope="module")
 def kh_preset(tmp_path_factory):
-    import keras_hub
-
-    backbone = keras_hub.models.ElectraBackbone(
-        vocab_size=30522, num_layers=2, num_heads=4, hidden_dim=32, embedding_dim=16, intermediate_dim=64,
-        max_sequence_length=64,
-    )
-    rng = np.random.default_rng(3)
-    for variable in backbone.weights:
-        variable.assign((rng.normal(0, 0.05, variable.shape) + variable.path.endswith("gamma")).astype("float32"))
-    directory = tmp_path_factory.mktemp("kh") / "preset"
-    backbone.save_to_preset(str(directory))
-    keras_hub.models.ElectraTokenizer(vocabulary=str(VOCAB_UNCASED), lowercase=True).save_to_preset(str(directory))
-    return backbone, directory
+    return keras_hub_preset(tmp_path_factory.mktemp("kh") / "preset", seed=3, lowercase=True)
 
 
 def test_keras_hub_preset_name_through_kagglehub_cache(env, kh_preset, batch):

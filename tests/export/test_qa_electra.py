@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from keras_electra.export.common import MODEL_KEYS
 from tests.export.test_predictor import _close
+from tests.export.test_saved_model import assert_serving_answers
 
 
 def _windows(model, xquad_examples):
@@ -48,12 +49,7 @@ def test_saved_model_decodes_the_beam_in_graph(qa_electra_saved_model, qa_electr
     # Random weights answer some questions and not others: both branches of the null rule run.
     assert {e["answer"] == "" for e in expected} == {True, False}
     loaded = tf.saved_model.load(str(qa_electra_saved_model))
-    out = loaded.signatures["serving_default"](question=tf.constant(questions), context=tf.constant(contexts))
-    out = {k: v.numpy() for k, v in out.items()}
-    assert [a.decode() for a in out["answer"]] == [e["answer"] for e in expected]
-    assert out["start"].tolist() == [e["start"] for e in expected]
-    assert out["end"].tolist() == [e["end"] for e in expected]
-    assert np.abs(out["score"] - np.array([e["score"] for e in expected])).max() <= 1e-4
+    assert_serving_answers(loaded, questions, contexts, expected)
     inputs = _windows(model, xquad_examples)
     beam = loaded.signatures["token_ids"](**{k: tf.constant(v) for k, v in inputs.items()})["logits"].numpy()
     assert beam.shape == (len(inputs["token_ids"]), 20, 43)

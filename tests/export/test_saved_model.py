@@ -125,12 +125,7 @@ def test_qa_signature_decodes_spans_in_graph(qa_saved_model, qa_dir, xquad_examp
     windows = model.preprocessor.encode(tf.constant(questions), tf.constant(contexts))["example_index"].numpy()
     assert len(windows) > len(questions)  # long contexts really span several windows
     loaded = tf.saved_model.load(str(qa_saved_model))
-    out = loaded.signatures["serving_default"](question=tf.constant(questions), context=tf.constant(contexts))
-    out = {k: v.numpy() for k, v in out.items()}
-    assert [a.decode() for a in out["answer"]] == [e["answer"] for e in expected]
-    assert out["start"].tolist() == [e["start"] for e in expected]
-    assert out["end"].tolist() == [e["end"] for e in expected]
-    assert np.abs(out["score"] - np.array([e["score"] for e in expected])).max() <= 1e-4
+    assert_serving_answers(loaded, questions, contexts, expected)
 
 
 def _cli_label(stdout: str) -> str:
@@ -219,3 +214,13 @@ def test_bad_arguments_raise_clear_errors(sst2_dir, tmp_path):
         export_saved_model(sst2_dir, tmp_path / "x", max_seq_len=1000)
     with pytest.raises(ExportError, match="model directory not found"):
         export_saved_model(tmp_path / "missing", tmp_path / "x")
+
+
+def assert_serving_answers(loaded, questions: list[str], contexts: list[str], expected: list[dict]) -> None:
+    """The SavedModel's string-in `serving_default` gives the Keras model's answers, spans and scores."""
+    out = loaded.signatures["serving_default"](question=tf.constant(questions), context=tf.constant(contexts))
+    out = {k: v.numpy() for k, v in out.items()}
+    assert [a.decode() for a in out["answer"]] == [e["answer"] for e in expected]
+    assert out["start"].tolist() == [e["start"] for e in expected]
+    assert out["end"].tolist() == [e["end"] for e in expected]
+    assert np.abs(out["score"] - np.array([e["score"] for e in expected])).max() <= 1e-4
