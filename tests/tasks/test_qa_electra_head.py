@@ -219,16 +219,9 @@ def test_beam_decoding_scored_by_the_squad_scripts(en_tokenizer):
 
 
 # ----------------------------------------------------------------------- training
-def test_trains_on_xquad_and_answers_inside_the_context(en_tokenizer):
-    spec = get_task("xquad")
-    examples = read_dataset("xquad", SHARED_DATA, "train")[:32]
-    model = spec.runner.build_model(tiny_backbone(en_tokenizer.vocabulary_size), en_tokenizer, 128, None,
-                                    {"max_query_length": 32})
-    assert model.head == "electra" and model.null_score_threshold == OFFICIAL_NULL_THRESHOLD
+def _fit_two_batches(model, spec, batches) -> tuple[float, float]:
+    """Loss on two real batches before and after 16 steps on them (no warm-up, high LR: a quick learning check)."""
     compile_args = spec.runner.compile_args(model, {})
-    batches = list(spec.runner.train_dataset(model, examples, 16, seed=0, shuffle=False).take(2))
-    x, y = batches[0]
-    assert set(x) == {*MODEL_KEYS, "start_positions"} and y.shape[1] == 3
     loss = lambda: np.mean([float(compile_args["loss"](y, model(x))) for x, y in batches])  # noqa: E731
     before = loss()
     # No warm-up at a high LR: the uncorrected (official) Adam's first steps are 3-6x larger and stall
@@ -238,7 +231,19 @@ def test_trains_on_xquad_and_answers_inside_the_context(en_tokenizer):
     stream = tf.data.Dataset.from_tensor_slices([0, 1]).repeat().map(
         lambda i: tf.nest.map_structure(lambda *t: tf.stack(t)[i], *batches))
     model.fit(stream, steps_per_epoch=16, epochs=1, verbose=0)
-    after = loss()
+    return before, loss()
+
+
+def test_trains_on_xquad_and_answers_inside_the_context(en_tokenizer):
+    spec = get_task("xquad")
+    examples = read_dataset("xquad", SHARED_DATA, "train")[:32]
+    model = spec.runner.build_model(tiny_backbone(en_tokenizer.vocabulary_size), en_tokenizer, 128, None,
+                                    {"max_query_length": 32})
+    assert model.head == "electra" and model.null_score_threshold == OFFICIAL_NULL_THRESHOLD
+    batches = list(spec.runner.train_dataset(model, examples, 16, seed=0, shuffle=False).take(2))
+    x, y = batches[0]
+    assert set(x) == {*MODEL_KEYS, "start_positions"} and y.shape[1] == 3
+    before, after = _fit_two_batches(model, spec, batches)
     assert after < 0.5 * before, f"loss {before:.4f} -> {after:.4f}"
     predictions = spec.runner.predict(model, examples, 16)
     answers = spec.runner.decode(examples, predictions, model)
@@ -276,3 +281,17 @@ def test_electra_head_is_not_saved_as_a_hugging_face_qa_model(en_tokenizer, tmp_
     with pytest.raises(CheckpointError, match="no Hugging Face class"):
         save_huggingface(model, tmp_path / "hf", architecture="ElectraForQuestionAnswering")
     assert not (tmp_path / "hf").exists()
+
+
+def test_the_hugging_face_head_still_trains_on_xquad(en_tokenizer):
+    """`--head huggingface` (kept for converted checkpoints) learns through the same runner: its loss halves on
+    two real XQuAD batches, as the official head's does above."""
+    spec = get_task("xquad")
+    examples = read_dataset("xquad", SHARED_DATA, "train")[:32]
+    model = spec.runner.build_model(tiny_backbone(en_tokenizer.vocabulary_size), en_tokenizer, 128, None,
+                                    {"max_query_length": 32, "head": "huggingface"})
+    assert model.head == "huggingface"
+    batches = list(spec.runner.train_dataset(model, examples, 16, seed=0, shuffle=False).take(2))
+    assert "start_positions" not in batches[0][0]  # only the official head conditions on the gold start
+    before, after = _fit_two_batches(model, spec, batches)
+    assert after < 0.5 * before, f"loss {before:.4f} -> {after:.4f}"
