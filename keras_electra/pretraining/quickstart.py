@@ -216,10 +216,10 @@ def run_quickstart(output_dir: str | Path, corpus: list[str] | None = None, step
     timings["2_pretraining"] = round(time.perf_counter() - mark, 1)
 
     # 3. Replaced-token detection.
-    import keras
+    from keras_electra.saving import load_keras_file
 
     mark = time.perf_counter()
-    discriminator = keras.saving.load_model(pretrained / "discriminator" / "model.keras")
+    discriminator = load_keras_file(pretrained / "discriminator" / "model.keras")
     tokenizer = ElectraTokenizer.from_directory(pretrained / "discriminator")
     print("[3/5] Replaced-token detection: one word swapped per sentence (*marked*), P(replaced) per token")
     ranks = show_replaced_token_detection(discriminator, tokenizer, seq_length)

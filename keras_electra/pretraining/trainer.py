@@ -496,7 +496,7 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
     eval_data = make_dataset(options.seed + 1_000_003, files=eval_sources or None)
     eval_data = eval_data.take(options.eval_batches).cache()
     curve_path = output_dir / "heldout_curve.json"
-    curve: list[dict[str, Any]] = json.loads(curve_path.read_text()) if start_step and curve_path.is_file() else []
+    curve: list[dict[str, Any]] = read_json(curve_path) if start_step and curve_path.is_file() else []
     held_out = HeldOutEvaluation(eval_data, options.eval_batches, options.eval_every or options.steps,
                                  output_dir / "logs" / "heldout", curve)
     before = evaluate_pretrainer(pretrainer, eval_data, options.eval_batches)

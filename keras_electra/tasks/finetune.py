@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
 import math
 import os
 import random
@@ -60,7 +59,7 @@ from keras_electra.tasks.registry import (
     token_labels,
 )
 from keras_electra.utils.devices import resolve_jit_compile
-from keras_electra.utils.io import atomic_file, output_lock, write_json
+from keras_electra.utils.io import atomic_file, output_lock, read_json, write_json
 
 TASK_FILE = "task.json"
 RESULTS_FILE = "results.json"
@@ -713,10 +712,7 @@ def load_task(model_dir: str | Path, task: str | None = None) -> tuple[ElectraTa
     info: dict[str, Any] = {}
     info_file = checkpoint.path / TASK_FILE
     if info_file.is_file():
-        try:
-            info = json.loads(info_file.read_text())
-        except json.JSONDecodeError as err:
-            raise ElectraError(f"{info_file} is not valid JSON: {err}") from None
+        info = read_json(info_file)  # a truncated task.json is one line naming it
     if not isinstance(model, ElectraTask):
         raise ElectraError(f"{checkpoint.path / MODEL_FILE} is a {type(model).__name__}, not a fine-tuned task "
                            f"model (fine-tune it first: keras-electra finetune --init {model_dir})")

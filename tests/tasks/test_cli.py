@@ -141,3 +141,16 @@ def test_best_dev_protocol_and_the_deviation_flags_are_recorded(tmp_path, capsys
     assert results["num_examples"]["train"] == 32
     model = keras.saving.load_model(output / "model.keras")
     assert model.backbone.default_initializer == "truncated_normal"
+
+
+def test_a_truncated_task_json_is_one_line(sst2_run, tmp_path):
+    import shutil
+
+    from keras_electra.errors import DataError
+    from keras_electra.tasks.finetune import load_task
+
+    copy = shutil.copytree(sst2_run, tmp_path / "run")
+    text = (copy / "task.json").read_text()
+    (copy / "task.json").write_text(text[: len(text) // 2])
+    with pytest.raises(DataError, match=r"task\.json is not valid JSON .*it may be truncated"):
+        load_task(copy)
