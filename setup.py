@@ -30,7 +30,14 @@ setup(
         "tensorboard>=2.20",
     ],
     extras_require={
+        # Keras 3 on JAX (issue 16): the backend, and grain to read ArrayRecord shards without TensorFlow.
+        "jax": ["jax[cpu]>=0.10,<0.11", "grain>=0.2.18,<0.3", "array-record>=0.8"],
+        "wandb": ["wandb>=0.31,<0.32"],
         "dev": [
+            "jax[cpu]>=0.10,<0.11",
+            "grain>=0.2.18,<0.3",
+            "array-record>=0.8",
+            "wandb>=0.31,<0.32",
             "pytest>=8",
             "hypothesis>=6.100",  # property-based tests of the readers and tokenizer (tests/data/test_fuzz_inputs.py)
             "ruff>=0.8",
