@@ -11,6 +11,13 @@ JIT_CHOICES = ("auto", "on", "off")
 
 
 def has_accelerator() -> bool:
+    """A GPU or TPU that the Keras backend in use can see (JAX asks jax, not TensorFlow, which it may lack)."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return any(device.platform in ("gpu", "tpu", "cuda", "rocm") for device in jax.devices())
     import tensorflow as tf
 
     return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
