@@ -104,7 +104,7 @@ def test_shards_feed_a_jax_model_without_tensorflow(tmp_path):
     """, args=[str(tmp_path / "shards"), str(VOCAB_UNCASED)])
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result == {"backend": "jax", "rtd": [8, 16], "jit_auto": False, "tf": False}
+    assert result == {"backend": "jax", "rtd": [8, 16], "jit_auto": True, "tf": False}
     # The shards written there are ordinary shards here.
     from keras_electra.data.shards import shard_examples
 
