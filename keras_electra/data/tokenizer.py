@@ -7,57 +7,30 @@ for the same `vocab.txt` and casing.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+# The vocabulary itself (reading, validation, the saved files) needs no TensorFlow: see vocabulary.py.
+from keras_electra.data.vocabulary import (  # noqa: F401  (re-exported)
+    CLS,
+    MASK,
+    PAD,
+    REQUIRED_TOKENS,
+    SEP,
+    TOKENIZER_CONFIG_FILE,
+    UNK,
+    VOCAB_FILE,
+    load_vocabulary,
+    read_tokenizer_settings,
+    save_vocabulary_files,
+    validate_vocabulary,
+    write_vocabulary,
+)
 from keras_electra.errors import VocabularyError
-from keras_electra.utils.io import atomic_file, read_json
-
-PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
-REQUIRED_TOKENS = (PAD, UNK, CLS, SEP, MASK)
-VOCAB_FILE = "vocab.txt"
-TOKENIZER_CONFIG_FILE = "tokenizer.json"
-
-
-def load_vocabulary(path: str | Path) -> list[str]:
-    """Read a `vocab.txt` (one token per line, line number = id) and validate it."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / VOCAB_FILE
-    if not path.is_file():
-        raise VocabularyError(f"vocabulary file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise VocabularyError(f"vocabulary {path} is not UTF-8 text: {err}") from None
-    tokens = text.split("\n")
-    if tokens and tokens[-1] == "":
-        tokens.pop()
-    tokens = [t.rstrip("\r") for t in tokens]
-    return validate_vocabulary(tokens, source=str(path))
-
-
-def validate_vocabulary(tokens: Sequence[str], source: str = "vocabulary") -> list[str]:
-    tokens = list(tokens)
-    if not tokens:
-        raise VocabularyError(f"{source} is empty")
-    missing = [t for t in REQUIRED_TOKENS if t not in tokens]
-    if missing:
-        raise VocabularyError(f"{source} lacks the special token(s) {', '.join(missing)}")
-    seen: set[str] = set()
-    for i, token in enumerate(tokens):
-        if token in seen:
-            raise VocabularyError(f"{source} repeats the token {token!r} (line {i + 1})")
-        if token == "":
-            raise VocabularyError(f"{source} has an empty token on line {i + 1}")
-        seen.add(token)
-    return tokens
-
 
 # Characters BERT deletes before anything else (Hugging Face's `BertNormalizer(clean_text=True)`):
 # NUL, U+FFFD and the "other" categories (control, format, private use) except tab and line ends.
@@ -230,23 +203,11 @@ class ElectraTokenizer(keras.layers.Layer):
     # --------------------------------------------------------------- save
     def save_to_directory(self, directory: str | Path) -> None:
         """Write `vocab.txt` and `tokenizer.json` (casing), the layout released checkpoints use."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        with atomic_file(directory / VOCAB_FILE) as tmp:
-            tmp.write_text("\n".join(self.vocabulary) + "\n", encoding="utf-8")
-        with atomic_file(directory / TOKENIZER_CONFIG_FILE) as tmp:
-            tmp.write_text(json.dumps({"lower_case": self.lower_case, "strip_accents": self.strip_accents}) + "\n")
+        save_vocabulary_files(directory, self.vocabulary, self.lower_case, self.strip_accents)
 
     @classmethod
     def from_directory(cls, directory: str | Path, **overrides) -> ElectraTokenizer:
-        directory = Path(directory)
-        settings = {}
-        config_path = directory / TOKENIZER_CONFIG_FILE
-        if config_path.is_file():
-            settings = read_json(config_path)
-            if not isinstance(settings, dict) or set(settings) - {"lower_case", "strip_accents"}:
-                raise VocabularyError(f"{config_path}: expected {{\"lower_case\": ..., \"strip_accents\": ...}}")
-        settings.update(overrides)
+        settings = {**read_tokenizer_settings(directory), **overrides}
         return cls(load_vocabulary(directory), **settings)
 
     def get_config(self) -> dict:
@@ -262,11 +223,3 @@ class ElectraTokenizer(keras.layers.Layer):
         config = dict(config)
         config.pop("trainable", None)
         return cls(**config)
-
-
-def write_vocabulary(tokens: Iterable[str], path: str | Path) -> Path:
-    tokens = validate_vocabulary(list(tokens), source=str(path))
-    path = Path(path)
-    with atomic_file(path) as tmp:
-        tmp.write_text("\n".join(tokens) + "\n", encoding="utf-8")
-    return path

@@ -4,12 +4,37 @@
 that choice is ThreeFry, which made a tiny ELECTRA train step 8× slower than
 without XLA. Philox is fast everywhere, so on TensorFlow we ask for it by name.
 Other backends fall back to `keras.random`.
+
+`FixedNoise` stands in for a seed generator where a test needs the same random numbers on
+every backend (numpy draws, replayed in call order).
 """
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
+
+
+class FixedNoise:
+    """Numpy uniforms in place of a `SeedGenerator`: the same numbers on every backend.
+
+    Draw i of a pass has the shape asked for and comes from `np.random.default_rng([seed, i])`;
+    `restart()` begins a pass again, so a step traced twice still sees the same constants.
+    Only for tests that compare backends (`ElectraPretrainer.fixed_noise`).
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = int(seed)
+        self.draws = 0
+
+    def restart(self) -> None:
+        self.draws = 0
+
+    def uniform(self, shape) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, self.draws])
+        self.draws += 1
+        return rng.random(tuple(int(d) for d in shape), dtype=np.float64).astype("float32")
 
 
 def _tf_seed(seed_generator: keras.random.SeedGenerator):
@@ -20,6 +45,9 @@ def _tf_seed(seed_generator: keras.random.SeedGenerator):
 
 
 def uniform(shape, seed_generator: keras.random.SeedGenerator, minval=0.0, maxval=1.0, dtype="float32"):
+    if isinstance(seed_generator, FixedNoise):
+        values = seed_generator.uniform(shape) * (maxval - minval) + minval
+        return ops.convert_to_tensor(np.maximum(values, minval).astype(dtype))
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -30,6 +58,9 @@ def uniform(shape, seed_generator: keras.random.SeedGenerator, minval=0.0, maxva
 
 
 def randint(shape, seed_generator: keras.random.SeedGenerator, minval: int, maxval: int):
+    if isinstance(seed_generator, FixedNoise):
+        values = np.floor(seed_generator.uniform(shape) * (maxval - minval)).astype("int32") + minval
+        return ops.convert_to_tensor(np.minimum(values, maxval - 1))
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 

@@ -3,6 +3,17 @@
 Read top to bottom, `_forward` is the whole method of the paper:
 mask → generator MLM loss on the masked slots → Gumbel-max sample → "replaced"
 labels → discriminator sigmoid loss over every real token → gen + 50 · disc.
+
+The objective is written once, here, in `keras.ops`. What differs per backend is only how a
+step turns it into gradients, and that lives in `pretraining/steps.py` (imported lazily, so this
+module needs no TensorFlow): a `tf.GradientTape` step under `tf.distribute` on TensorFlow, and a
+stateless `jax.value_and_grad` step (Keras' `train_step(state, data)` signature) on JAX.
+We drive the objective with thin custom steps rather than Keras' own trainers (`compute_loss`,
+`compute_metrics`) because the objective is not a function of `call`'s output: the masks and the
+generator's samples are drawn inside the step and must advance the RNG state of
+`self.seed_generator` on every backend. Keras' JAX trainer runs `compute_loss` in a scope that
+keeps only the metric variables' updates, so the seed state would never move there; and the
+metrics need the masks, samples and labels, which `compute_metrics` never sees.
 """
 
 from __future__ import annotations
@@ -10,11 +21,11 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from keras_electra.config import ElectraConfig, max_predictions_for
 from keras_electra.layers.heads import SentencePairHead
+from keras_electra.layers.random import FixedNoise
 from keras_electra.models.discriminator import ElectraDiscriminator
 from keras_electra.models.generator import ElectraGenerator
 from keras_electra.pretraining.masking import (
@@ -103,6 +114,7 @@ class ElectraPretrainer(keras.Model):
         self.sentence_objective = sentence_objective
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self._fixed_noise: FixedNoise | None = None
 
         policy = self.dtype_policy
         if objective == "electra":
@@ -172,6 +184,20 @@ class ElectraPretrainer(keras.Model):
         self._forward(dummy, training=False)
         self.built = True
 
+    def fix_noise(self, noise: FixedNoise | None) -> None:
+        """Tests only: draw the masks and the generator's samples from `noise` (numpy, the same on
+        every backend) instead of `seed_generator`; None restores the seed generator. Dropout is not
+        covered (give the config dropout 0)."""
+        self._fixed_noise = noise
+        # A compiled step has the noise baked in: trace it again.
+        self.train_function = self.test_function = self.predict_function = None
+
+    def _random_source(self):
+        if self._fixed_noise is None:
+            return self.seed_generator
+        self._fixed_noise.restart()
+        return self._fixed_noise
+
     # -------------------------------------------------------------------- forward
     def call(self, inputs, training=None):
         """Discriminator logits for given inputs (no masking); handy for inspection."""
@@ -183,10 +209,11 @@ class ElectraPretrainer(keras.Model):
         token_ids = ops.cast(inputs["token_ids"], "int32")
         padding_mask = ops.cast(inputs["padding_mask"], "int32")
         ids = self.special_token_ids
+        rng = self._random_source()  # self.seed_generator (stateful on every backend)
 
         # 1. Mask dynamically, inside the graph.
         masked = mask_tokens(
-            token_ids, padding_mask, seed=self.seed_generator,
+            token_ids, padding_mask, seed=rng,
             mask_rate=self.mask_rate, max_predictions=self.max_predictions,
             mask_token_id=ids["mask"], special_token_ids=(ids["cls"], ids["sep"], ids["pad"]),
             vocab_size=self.config.vocab_size, mask_token_rate=self.mask_token_rate,
@@ -211,7 +238,7 @@ class ElectraPretrainer(keras.Model):
         if self.objective == "electra":
             # 3. Sample replacements (float32, no gradient) and label what changed.
             sampled = gumbel_sample(
-                ops.stop_gradient(gen_logits), self.seed_generator, self.temperature,
+                ops.stop_gradient(gen_logits), rng, self.temperature,
                 disallow_ids=masked.target_ids if self.disallow_correct else None,
             )
             fake_ids, written = scatter_positions(token_ids, masked.positions, masked.weights, sampled)
@@ -243,21 +270,17 @@ class ElectraPretrainer(keras.Model):
         return losses, outputs
 
     # ------------------------------------------------------------- train / test
-    def train_step(self, data):
-        batch = _unpack(data)
-        with tf.GradientTape() as tape:
-            losses, outputs = self._forward(batch, training=True)
-            # Gradients are summed across replicas, so each replica scales its mean.
-            replica_loss = losses["loss"] / tf.distribute.get_strategy().num_replicas_in_sync
-            scaled = self.optimizer.scale_loss(replica_loss)
-        variables = self.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        self.optimizer.apply_gradients(zip(grads, variables))
-        return self._update_metrics(losses, outputs)
+    # `_forward` + `_update_metrics` are the step; steps.py differentiates them per backend
+    # (TensorFlow: train_step(data); JAX: train_step(state, data) -> (logs, state)).
+    def train_step(self, *args):
+        from keras_electra.pretraining import steps
 
-    def test_step(self, data):
-        losses, outputs = self._forward(_unpack(data), training=False)
-        return self._update_metrics(losses, outputs)
+        return steps.train_step(self, *args)
+
+    def test_step(self, *args):
+        from keras_electra.pretraining import steps
+
+        return steps.test_step(self, *args)
 
     def _update_metrics(self, losses, outputs) -> dict:
         masked = outputs["masked"]

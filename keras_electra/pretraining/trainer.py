@@ -2,32 +2,45 @@
 
 `run_pretraining` is what `keras-electra pretrain` calls. Everything it needs to resume
 lives in the output directory, so running the same command again continues the run.
+
+Backends: on TensorFlow the run uses `tf.distribute` strategies, tf.data and TensorBoard logs;
+on JAX it uses `keras.distribution.DataParallel`, `checkpoints.KerasCheckpoints` and JSON-lines
+logs, and from ArrayRecord shards (`keras_electra.data.shards`) it never imports TensorFlow
+(text corpora and TFRecord shards still go through tf.data, which needs it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import itertools
 import json
 import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_electra.config import PRESETS, ElectraConfig
 from keras_electra.convert.resolve import resolve_optional
-from keras_electra.data.tokenizer import ElectraTokenizer
 from keras_electra.errors import CheckpointError, ElectraError, TrainingError
+from keras_electra.pretraining import checkpoints
+from keras_electra.pretraining.checkpoints import CHECKPOINT_DIR
 from keras_electra.pretraining.optimization import create_optimizer
 from keras_electra.pretraining.pretrainer import ElectraPretrainer
 from keras_electra.utils.devices import resolve_jit_compile
 from keras_electra.utils.io import atomic_directory, output_lock, read_json, write_json
 
-CHECKPOINT_DIR = "checkpoints"
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from keras_electra.data.tokenizer import ElectraTokenizer
+    from keras_electra.data.vocabulary import Vocabulary
+
+__all__ = ["CHECKPOINT_DIR", "PretrainingOptions", "run_pretraining"]
 RUN_CONFIG_FILE = "run_config.json"
 METRICS_FILE = "metrics.json"
 
@@ -95,8 +108,13 @@ class PretrainingOptions:
         return PretrainingOptions(**values)
 
 
+STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
+
+
 def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
     """auto: TPU if one is attached, Mirrored over several GPUs, else the default strategy."""
+    import tensorflow as tf
+
     if name in ("tpu", "auto"):
         try:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
@@ -116,6 +134,21 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
     if name in ("auto", "default", "one_device"):
         return tf.distribute.get_strategy()
     raise ElectraError(f"unknown strategy {name!r}; choose auto, default, mirrored, multiworker or tpu")
+
+
+def jax_distribution(name: str = "auto") -> keras.distribution.DataParallel | None:
+    """JAX: DataParallel over every device for `mirrored` (and for `auto` with several GPUs/TPUs),
+    else None (one device). `multiworker` and `tpu` are tf.distribute strategies: TensorFlow only."""
+    if name in ("multiworker", "tpu"):
+        raise ElectraError(f"--strategy {name} is a tf.distribute strategy and needs KERAS_BACKEND=tensorflow; "
+                           "on JAX use --strategy mirrored (keras.distribution.DataParallel over all devices)")
+    if name not in STRATEGIES:
+        raise ElectraError(f"unknown strategy {name!r}; choose auto, default, mirrored, multiworker or tpu")
+    devices = keras.distribution.list_devices()
+    accelerators = [d for d in devices if not d.lower().startswith("cpu")]
+    if (name == "mirrored" and len(devices) > 1) or (name == "auto" and len(accelerators) > 1):
+        return keras.distribution.DataParallel(devices=accelerators if name == "auto" else devices)
+    return None
 
 
 def two_stage_generator_dir(path: str | Path) -> Path:
@@ -157,7 +190,7 @@ def _copy_weights(source: dict, target: dict, path: str | Path) -> None:
         variable.assign(source[name])
 
 
-def model_config(options: PretrainingOptions, tokenizer: ElectraTokenizer) -> ElectraConfig:
+def model_config(options: PretrainingOptions, tokenizer: ElectraTokenizer | Vocabulary) -> ElectraConfig:
     """The preset's network, or the network of the checkpoint that `--init` continues from."""
     if options.two_stage_from:
         if options.init or options.generator_fraction is not None or options.model_overrides:
@@ -195,7 +228,7 @@ def model_config(options: PretrainingOptions, tokenizer: ElectraTokenizer) -> El
     return ElectraConfig.from_preset(options.preset, **overrides)
 
 
-def build_pretrainer(options: PretrainingOptions, tokenizer: ElectraTokenizer) -> ElectraPretrainer:
+def build_pretrainer(options: PretrainingOptions, tokenizer: ElectraTokenizer | Vocabulary) -> ElectraPretrainer:
     config = model_config(options, tokenizer)
     pretrainer = ElectraPretrainer(
         config,
@@ -223,36 +256,58 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             self.model.stop_training = True
-            step = int(self.model.optimizer.iterations.numpy())
+            step = _step(self.model)
             raise TrainingError(
                 f"the loss became {float(loss)} at step {step}; lower --learning-rate or check the data "
                 "(the last good checkpoint is kept)"
             )
 
 
+def _step(model: keras.Model) -> int:
+    return int(keras.ops.convert_to_numpy(model.optimizer.iterations.value))
+
+
 class StepCheckpoint(keras.callbacks.Callback):
     """Save a resumable checkpoint every `every` optimizer steps and at the end."""
 
-    def __init__(self, manager: tf.train.CheckpointManager, every: int) -> None:
+    def __init__(self, saver: checkpoints.TensorFlowCheckpoints | checkpoints.KerasCheckpoints, every: int) -> None:
         super().__init__()
-        self.manager = manager
+        self.saver = saver
         self.every = every
 
     def _step(self) -> int:
-        return int(self.model.optimizer.iterations.numpy())
+        return _step(self.model)
 
     def on_train_batch_end(self, batch, logs=None):
         step = self._step()
         if step % self.every == 0:
-            self.manager.save(checkpoint_number=step)
+            self.saver.save(step)
 
     def on_train_end(self, logs=None):
         step = self._step()
-        if self.manager.latest_checkpoint is None or not self.manager.latest_checkpoint.endswith(f"-{step}"):
-            self.manager.save(checkpoint_number=step)
+        if self.saver.latest_step() != step:
+            self.saver.save(step)
 
 
-def evaluate_pretrainer(pretrainer: ElectraPretrainer, dataset: tf.data.Dataset, steps: int) -> dict[str, Any]:
+class JsonLinesLogger(keras.callbacks.Callback):
+    """The training logs every `every` steps as one JSON object a line (backends without TensorBoard)."""
+
+    def __init__(self, path: Path, every: int) -> None:
+        super().__init__()
+        self.path, self.every = Path(path), every
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = _step(self.model)
+        if step % self.every == 0:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"step": step, **{k: float(v) for k, v in (logs or {}).items()}}) + "\n")
+
+
+EvalData = Any  # a tf.data.Dataset of batches, or a list of numpy batches (dicts)
+
+
+def evaluate_pretrainer(pretrainer: ElectraPretrainer, dataset: EvalData, steps: int) -> dict[str, Any]:
     """Evaluate with a fixed masking seed, so 'before' and 'after' see the same masks.
 
     Besides the pretrainer's metrics (discriminator AUC, generator MLM accuracy, ...) this measures
@@ -261,14 +316,20 @@ def evaluate_pretrainer(pretrainer: ElectraPretrainer, dataset: tf.data.Dataset,
     from keras_electra.pretraining.diagnostics import collapse_signals
 
     state = pretrainer.seed_generator.state
-    saved = state.numpy()
+    saved = keras.ops.convert_to_numpy(state.value)
     state.assign(np.array([12345, 0], dtype=saved.dtype))
     try:
-        results = pretrainer.evaluate(dataset, steps=steps, verbose=0, return_dict=True)
+        if isinstance(dataset, list):  # numpy batches: one array per feature, sliced back into the batches
+            batches = dataset[:steps]
+            arrays = {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
+            results = pretrainer.evaluate(x=arrays, batch_size=len(batches[0]["token_ids"]), verbose=0,
+                                          return_dict=True)
+        else:
+            results = pretrainer.evaluate(dataset, steps=steps, verbose=0, return_dict=True)
     finally:
         state.assign(saved)
     metrics: dict[str, Any] = {k: float(v) for k, v in results.items()}
-    batches = (_unpack_batch(b) for b in dataset.take(steps))
+    batches = dataset[:steps] if isinstance(dataset, list) else (_unpack_batch(b) for b in dataset.take(steps))
     metrics.update(collapse_signals(pretrainer.encoder, batches))
     return metrics
 
@@ -302,14 +363,22 @@ def held_out_split(sources: list[str], eval_sources: list[str]) -> tuple[list[st
 class HeldOutEvaluation(keras.callbacks.Callback):
     """Every `every` steps: held-out AUC, MLM accuracy and collapse signals, to TensorBoard and a curve."""
 
-    def __init__(self, dataset: tf.data.Dataset, batches: int, every: int, log_dir: Path,
+    def __init__(self, dataset: EvalData, batches: int, every: int, log_dir: Path,
                  curve: list[dict[str, Any]]) -> None:
         super().__init__()
         self.dataset, self.batches, self.every, self.curve = dataset, batches, every, curve
-        self.writer = tf.summary.create_file_writer(str(log_dir))
+        self.writer = None
+        if keras.backend.backend() == "tensorflow":  # elsewhere: heldout_curve.json only
+            import tensorflow as tf
+
+            self.writer = tf.summary.create_file_writer(str(log_dir))
 
     def record(self, step: int, metrics: dict[str, Any]) -> None:
         self.curve.append({"step": step, **metrics})
+        if self.writer is None:
+            return
+        import tensorflow as tf
+
         with self.writer.as_default(step=step):
             for key, value in metrics.items():
                 if isinstance(value, list):
@@ -320,7 +389,7 @@ class HeldOutEvaluation(keras.callbacks.Callback):
         self.writer.flush()
 
     def on_train_batch_end(self, batch, logs=None):
-        step = int(self.model.optimizer.iterations.numpy())
+        step = _step(self.model)
         if step % self.every == 0:
             self.record(step, evaluate_pretrainer(self.model, self.dataset, self.batches))
             # evaluate() left its own state in the metrics that training shares: start them afresh,
@@ -331,16 +400,21 @@ class HeldOutEvaluation(keras.callbacks.Callback):
 def has_checkpoint(output_dir: Path) -> bool:
     """Whether `output_dir` holds a real run (a checkpoint or final models), not just files that a
     run which failed early might have left."""
-    return tf.train.latest_checkpoint(str(output_dir / CHECKPOINT_DIR)) is not None or any(
+    return checkpoints.has_checkpoint(output_dir) or any(
         (output_dir / part / "model.keras").is_file() for part in ("discriminator", "generator"))
 
 
-def _load_tokenizer(options: PretrainingOptions, output_dir: Path) -> ElectraTokenizer:
+def _load_tokenizer(options: PretrainingOptions, output_dir: Path,
+                    tokenizer_class: type | None = None) -> ElectraTokenizer | Vocabulary:
+    """The run's tokenizer; `tokenizer_class=Vocabulary` when the data is already ids (shards), which
+    needs no tensorflow-text."""
+    if tokenizer_class is None:
+        from keras_electra.data.tokenizer import ElectraTokenizer as tokenizer_class
     saved = output_dir / "vocab.txt"
     if saved.is_file() and has_checkpoint(output_dir):  # a resumed run keeps the vocabulary it started with
-        tokenizer = ElectraTokenizer.from_directory(output_dir)
+        tokenizer = tokenizer_class.from_directory(output_dir)
         if options.vocab is not None:
-            from keras_electra.data.tokenizer import load_vocabulary
+            from keras_electra.data.vocabulary import load_vocabulary
 
             if load_vocabulary(options.vocab) != tokenizer.vocabulary:
                 raise CheckpointError(f"--vocab {options.vocab} differs from {saved}, the vocabulary of the run "
@@ -351,16 +425,17 @@ def _load_tokenizer(options: PretrainingOptions, output_dir: Path) -> ElectraTok
                                   f"{'drop' if not options.lower_case else 'add'} --cased, or use a new --output")
         return tokenizer
     if options.vocab is None and options.two_stage_from:
-        return ElectraTokenizer.from_directory(two_stage_generator_dir(options.two_stage_from))
+        return tokenizer_class.from_directory(two_stage_generator_dir(options.two_stage_from))
     if options.vocab is None and options.init:
         from keras_electra.convert import read_checkpoint, tokenizer_from_checkpoint
 
         tokenizer = tokenizer_from_checkpoint(read_checkpoint(options.init))
         if tokenizer is not None:
-            return tokenizer
+            return tokenizer if isinstance(tokenizer, tokenizer_class) else tokenizer_class(
+                tokenizer.vocabulary, lower_case=tokenizer.lower_case, strip_accents=tokenizer.strip_accents)
     if options.vocab is None:
         raise ElectraError("--vocab is required (build one with `keras-electra build-vocab`)")
-    return ElectraTokenizer(options.vocab, lower_case=options.lower_case)
+    return tokenizer_class(options.vocab, lower_case=options.lower_case)
 
 
 def _check_resume_compatible(output_dir: Path, options: PretrainingOptions) -> None:
@@ -379,7 +454,8 @@ def _check_resume_compatible(output_dir: Path, options: PretrainingOptions) -> N
         )
 
 
-def save_pretrained_models(pretrainer: ElectraPretrainer, tokenizer: ElectraTokenizer, output_dir: Path) -> None:
+def save_pretrained_models(pretrainer: ElectraPretrainer, tokenizer: ElectraTokenizer | Vocabulary,
+                           output_dir: Path) -> None:
     """Write `discriminator/` and `generator/` (model.keras, config.json, vocab), each atomically."""
     parts = {"generator": pretrainer.generator}
     if pretrainer.discriminator is not None:
@@ -406,70 +482,117 @@ def run_pretraining(options: PretrainingOptions, output_dir: str | Path, verbose
         return _run_pretraining(options, output_dir, verbose)
 
 
-def restore_latest_intact(checkpoint: tf.train.Checkpoint, manager: tf.train.CheckpointManager,
-                          verbose: int = 1) -> str | None:
-    """Restore the newest checkpoint that reads whole; say which ones were skipped and why.
+def _shard_directory(sources: Sequence[str]) -> Path | None:
+    """The ArrayRecord shard directory given as the corpus (`keras_electra.data.shards`), else None."""
+    from keras_electra.data.shards import is_shard_directory
 
-    A kill (or a full disk) can leave a truncated `.data` file; the previous checkpoint is then
-    the last good state.
-    """
-    failures = []
-    for path in reversed(manager.checkpoints):
-        try:
-            checkpoint.restore(path).assert_existing_objects_matched()
-        except (AssertionError, ValueError, IndexError, tf.errors.OpError) as err:
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            failures.append(f"{path} ({reason})")
-            if verbose:
-                print(f"warning: checkpoint {path} is unreadable ({reason}); trying an older one")
-            continue
-        if failures and verbose:
-            print(f"Resuming from {path}, the newest intact checkpoint")
-        return path
-    if failures:
-        raise CheckpointError(f"cannot resume: no readable checkpoint in {Path(failures[0]).parent}; "
-                              f"{failures[0]} is damaged (delete it, or use a new --output)")
-    return None
+    found = [Path(s) for s in sources if is_shard_directory(s)]
+    if not found:
+        return None
+    if len(sources) > 1:
+        raise ElectraError(f"--corpus {found[0]} is an ArrayRecord shard directory; pass it alone")
+    return found[0]
+
+
+def _shard_vocabulary(directory: Path, options: PretrainingOptions, output_dir: Path) -> Vocabulary:
+    """The vocabulary the shards were built with (their metadata), checked against --vocab and a resumed run."""
+    from keras_electra.data.shards import read_shard_metadata
+    from keras_electra.data.vocabulary import Vocabulary, load_vocabulary
+
+    metadata = read_shard_metadata(directory)
+    where = directory / "metadata.json"
+    if int(metadata["seq_length"]) != options.seq_length:
+        raise ElectraError(f"{where} has seq_length {metadata['seq_length']}, but --seq-length is "
+                           f"{options.seq_length}")
+    if options.sentence_objective and options.sentence_objective != metadata.get("sentence_objective"):
+        raise ElectraError(f"{where} has no sentence labels for --sentence-objective {options.sentence_objective}")
+    tokens = metadata.get("vocab")
+    settings = {k: metadata[k] for k in ("lower_case", "strip_accents") if k in metadata}
+    vocabulary = Vocabulary(tokens, **settings) if tokens else Vocabulary.from_directory(directory)
+    if options.vocab is not None and load_vocabulary(options.vocab) != vocabulary.vocabulary:
+        raise ElectraError(f"--vocab {options.vocab} differs from the vocabulary the shards in {directory} "
+                           "were built with; drop --vocab")
+    saved = output_dir / "vocab.txt"
+    if saved.is_file() and has_checkpoint(output_dir) and load_vocabulary(saved) != vocabulary.vocabulary:
+        raise CheckpointError(f"the shards in {directory} were built with another vocabulary than {saved}, "
+                              f"the vocabulary of the run in {output_dir}; use a new --output")
+    return vocabulary
+
+
+def _tf_data_modules():
+    """tf.data pipelines (text, TFRecord shards, TFDS): a clear error where TensorFlow is missing."""
+    try:
+        from keras_electra.data import pretraining_data, tfds_data
+    except ImportError as err:
+        raise ElectraError(
+            f"text corpora and TFRecord shards are read with tf.data, which needs TensorFlow ({err}); "
+            "on a machine without it, pretrain from ArrayRecord shards (a directory from "
+            "keras_electra.data.shards.write_shards / `build-data` with ArrayRecord output)"
+        ) from None
+    return pretraining_data, tfds_data
+
+
+def _numpy_batches(dataset, count: int) -> list[dict[str, np.ndarray]]:
+    return [{k: np.asarray(v) for k, v in _unpack_batch(b).items()} for b in dataset.take(count)]
 
 
 def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int) -> dict[str, Any]:
-    from keras_electra.data import tfds_data
-    from keras_electra.data.pretraining_data import pretraining_dataset
-
+    backend = keras.backend.backend()
+    if backend not in ("tensorflow", "jax"):
+        raise ElectraError(f"pretraining runs on KERAS_BACKEND=tensorflow or jax, not {backend}")
     _check_resume_compatible(output_dir, options)
     if not options.sources:
-        raise ElectraError("no corpus given (--corpus FILES_OR_DIR or TFRecord shards)")
-    sources, corpus_format = list(options.sources), options.corpus_format
-    if any(tfds_data.is_tfds(s) for s in sources):
-        # TFDS text datasets become corpus files in the official layout (a blank line ends a document).
-        sources = tfds_data.resolve_corpus_sources(sources, output_dir / "tfds_corpus", options.tfds_data_dir)
-        corpus_format = "sentences" if corpus_format == "auto" else corpus_format
-    eval_sources: list[str] = []
-    if options.eval_sources:  # after TFDS: held-out files are split off real files
-        sources, eval_sources = held_out_split(sources, list(options.eval_sources))
+        raise ElectraError("no corpus given (--corpus FILES_OR_DIR, TFRecord or ArrayRecord shards)")
     if options.mixed_precision not in (None, "mixed_bfloat16", "mixed_float16"):
         raise ElectraError(f"unknown --mixed-precision {options.mixed_precision!r}")
+    if backend == "jax" and options.strategy in ("multiworker", "tpu"):
+        jax_distribution(options.strategy)  # the one-line error, before any data is read
+    sources, corpus_format = list(options.sources), options.corpus_format
+    shards = _shard_directory(sources)
+    eval_sources: list[str] = []
+    if shards is not None:  # ids already: no tokenizer, no tf.data
+        if options.eval_sources:
+            raise ElectraError("--eval-corpus takes text files; with ArrayRecord shards the evaluation batches "
+                               "come from the shards under another seed")
+        tokenizer = _shard_vocabulary(shards, options, output_dir)
+    else:
+        pretraining_data, tfds_data = _tf_data_modules()
+        if any(tfds_data.is_tfds(s) for s in sources):
+            # TFDS text datasets become corpus files in the official layout (a blank line ends a document).
+            sources = tfds_data.resolve_corpus_sources(sources, output_dir / "tfds_corpus", options.tfds_data_dir)
+            corpus_format = "sentences" if corpus_format == "auto" else corpus_format
+        if options.eval_sources:  # after TFDS: held-out files are split off real files
+            sources, eval_sources = held_out_split(sources, list(options.eval_sources))
+        tokenizer = None
     keras.utils.set_random_seed(options.seed)
-    tokenizer = _load_tokenizer(options, output_dir)
+    if tokenizer is None:
+        tokenizer = _load_tokenizer(options, output_dir)
 
-    strategy = get_strategy(options.strategy)
-    replicas = strategy.num_replicas_in_sync
+    if backend == "tensorflow":
+        strategy = get_strategy(options.strategy)
+        replicas = strategy.num_replicas_in_sync
+        scope = strategy.scope()
+        # Like Keras' own "auto", XLA stays off under Mirrored/MultiWorker strategies, where it
+        # cannot place per-replica state; TPUStrategy compiles with XLA regardless.
+        jit_compile = resolve_jit_compile(options.jit_compile) and replicas == 1
+    else:
+        distribution = jax_distribution(options.strategy)
+        replicas = len(distribution.device_mesh.devices.flatten()) if distribution else 1
+        scope = distribution.scope() if distribution else contextlib.nullcontext()
+        # JAX's only fast path is XLA (jax.jit); without it every op dispatches on its own.
+        jit_compile = options.jit_compile not in (False, "off")
     if options.batch_size % replicas:
         raise ElectraError(f"--batch-size {options.batch_size} is not divisible by {replicas} replicas")
-    # Like Keras' own "auto", XLA stays off under Mirrored/MultiWorker strategies, where it
-    # cannot place per-replica state; TPUStrategy compiles with XLA regardless.
-    jit_compile = resolve_jit_compile(options.jit_compile) and replicas == 1
-    with strategy.scope():
+    with scope:
         pretrainer = build_pretrainer(options, tokenizer)
         optimizer = create_optimizer(options.learning_rate, options.steps, options.warmup_steps,
                                      bias_correction=options.adam_bias_correction)
         pretrainer.compile(optimizer=optimizer, jit_compile=jit_compile)
         optimizer.build(pretrainer.trainable_variables)
 
-    checkpoint = tf.train.Checkpoint(model=pretrainer, optimizer=optimizer)
-    manager = tf.train.CheckpointManager(checkpoint, output_dir / CHECKPOINT_DIR, max_to_keep=2)
-    restored = restore_latest_intact(checkpoint, manager, verbose)
-    start_step = int(optimizer.iterations.numpy())
+    saver = checkpoints.for_backend(pretrainer, optimizer, output_dir, verbose)
+    restored = saver.restore()
+    start_step = _step(pretrainer)
     if verbose and start_step:
         print(f"Resuming from step {start_step} ({restored})")
     elif options.init:
@@ -483,18 +606,28 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
         if verbose:
             print(f"Two-stage training: generator (frozen) and discriminator start from {options.two_stage_from}")
 
-    def make_dataset(seed: int, repeat: bool = True, files: list[str] | None = None) -> tf.data.Dataset:
-        return pretraining_dataset(
-            files or sources, tokenizer, seq_length=options.seq_length, batch_size=options.batch_size,
-            seed=seed, corpus_format=corpus_format, sentence_objective=options.sentence_objective,
-            repeat=repeat,
-        )
-
     # The data stream restarts with a seed derived from the step, so a resumed run does
     # not replay the batches it has already seen.
-    train_data = make_dataset(options.seed + start_step)
-    eval_data = make_dataset(options.seed + 1_000_003, files=eval_sources or None)
-    eval_data = eval_data.take(options.eval_batches).cache()
+    if shards is not None:
+        from keras_electra.data.shards import shard_batches
+
+        # Keras takes a generator of (inputs,) tuples.
+        train_data = ((batch,) for batch in shard_batches(shards, options.batch_size, seed=options.seed + start_step))
+        eval_data = list(itertools.islice(
+            shard_batches(shards, options.batch_size, seed=options.seed + 1_000_003), options.eval_batches))
+    else:
+        def make_dataset(seed: int, repeat: bool = True, files: list[str] | None = None) -> tf.data.Dataset:
+            return pretraining_data.pretraining_dataset(
+                files or sources, tokenizer, seq_length=options.seq_length, batch_size=options.batch_size,
+                seed=seed, corpus_format=corpus_format, sentence_objective=options.sentence_objective,
+                repeat=repeat,
+            )
+
+        train_data = make_dataset(options.seed + start_step)
+        eval_data = make_dataset(options.seed + 1_000_003, files=eval_sources or None)
+        eval_data = eval_data.take(options.eval_batches).cache()
+        if backend != "tensorflow":
+            eval_data = _numpy_batches(eval_data, options.eval_batches)
     curve_path = output_dir / "heldout_curve.json"
     curve: list[dict[str, Any]] = read_json(curve_path) if start_step and curve_path.is_file() else []
     held_out = HeldOutEvaluation(eval_data, options.eval_batches, options.eval_every or options.steps,
@@ -510,11 +643,11 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
     remaining = options.steps - start_step
     elapsed = 0.0
     if remaining > 0:
-        callbacks = [
-            NonFiniteLossGuard(),
-            StepCheckpoint(manager, options.checkpoint_every),
-            keras.callbacks.TensorBoard(output_dir / "logs", update_freq=options.log_every),
-        ]
+        callbacks = [NonFiniteLossGuard(), StepCheckpoint(saver, options.checkpoint_every)]
+        if backend == "tensorflow":
+            callbacks.append(keras.callbacks.TensorBoard(output_dir / "logs", update_freq=options.log_every))
+        else:
+            callbacks.append(JsonLinesLogger(output_dir / "logs" / "train.jsonl", options.log_every))
         if options.eval_every:
             callbacks.append(held_out)
         started = time.perf_counter()
@@ -525,14 +658,16 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
     after = evaluate_pretrainer(pretrainer, eval_data, options.eval_batches)
     save_pretrained_models(pretrainer, tokenizer, output_dir)
     result = {
-        "steps": int(optimizer.iterations.numpy()),
+        "steps": _step(pretrainer),
+        "backend": backend,
         "replicas": replicas,
         "jit_compile": jit_compile,
         "trained_steps_this_run": remaining if remaining > 0 else 0,
         "seconds_this_run": round(elapsed, 2),
         "tokens_per_second": round(max(remaining, 0) * options.batch_size * options.seq_length / elapsed, 1)
         if elapsed else None,
-        "eval_corpus": eval_sources or "training corpus, another seed",
+        "eval_corpus": eval_sources or ("the shards, another seed" if shards is not None
+                                        else "training corpus, another seed"),
         "adam_bias_correction": options.adam_bias_correction,
         "mask_sampling": options.mask_sampling,
         "default_initializer": pretrainer.config.default_initializer,
