@@ -60,10 +60,10 @@ def keras_step_rate(args, batches: list[dict[str, np.ndarray]]) -> dict:
             {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
         ).batch(args.batch_size, drop_remainder=True).repeat()
     else:
-        def cycle():
+        def cycle():  # Keras takes a generator of (inputs,) tuples
             i = 0
             while True:
-                yield batches[i % len(batches)]
+                yield (batches[i % len(batches)],)
                 i += 1
 
         data = cycle()

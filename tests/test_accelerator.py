@@ -113,7 +113,10 @@ def test_dry_run_packs_runs_without_tensorflow_and_unpacks(tmp_path):
     assert throughput["tokens_per_second"] > 0 and 0 < throughput["mfu_vs_bf16_dense_peak"] < 1
     run = metrics["pretraining"]
     assert run["final"] and run["steps"] >= 5 and run["exports"] >= 1
-    assert 25 <= run["seconds"] < 120  # the 30 s budget, plus the last chunk
+    # It stops at the budget (counted after the compiling first step) or at the schedule's end, which
+    # the measured rate sized to the budget.
+    assert run["steps"] == run["total_steps"] or run["seconds_after_compile"] >= 30
+    assert run["seconds_after_compile"] < 30 + 60 and run["compile_seconds"] > 0
     assert all(np.isfinite(row["loss"]) for row in run["curve"])
     files = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
     assert {p.name for p in files} >= {"metrics.json", "log.txt", *run["weights"]}
