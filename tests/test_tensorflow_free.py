@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
-from tests.conftest import VOCAB_UNCASED
+from tests.conftest import NOVELS, VOCAB_UNCASED
 from tests.tf_blocked import run_without_tensorflow
 
 # The modules the JAX pretraining path needs; prediction, export and tokenising need TensorFlow.
@@ -122,3 +123,25 @@ def test_cli_help_without_tensorflow_says_what_needs_it():
     text = " ".join(done.stdout.split())
     assert "Prediction and export (predict, export) need TensorFlow" in text
     assert "--format arrayrecord` shards without TensorFlow" in text
+
+
+@pytest.mark.slow
+def test_pretrain_cli_from_shards_without_tensorflow(tmp_path):
+    """`KERAS_BACKEND=jax keras-electra pretrain --corpus SHARDS` with TensorFlow blocked (issue 16's acceptance)."""
+    from keras_electra.data.pretraining_data import write_arrayrecords
+    from keras_electra.data.tokenizer import ElectraTokenizer
+
+    shards = tmp_path / "shards"
+    write_arrayrecords([NOVELS / "Doyle_Hound_1902.txt"], ElectraTokenizer(VOCAB_UNCASED), shards, seq_length=32,
+                       max_examples=256)
+    done = run_without_tensorflow("""
+        import sys
+        from keras_electra.cli import main
+        code = main(["pretrain", "--corpus", sys.argv[1], "--output", sys.argv[2], "--preset", "tiny",
+                     "--steps", "4", "--batch-size", "4", "--seq-length", "32", "--warmup-steps", "1",
+                     "--log-every", "2", "--checkpoint-every", "2", "--eval-batches", "1"])
+        assert "tensorflow" not in sys.modules
+        raise SystemExit(code)
+    """, args=[str(shards), str(tmp_path / "run")], timeout=900)
+    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-3000:])
+    assert (tmp_path / "run" / "discriminator").is_dir() and (tmp_path / "run" / "metrics.json").is_file()
