@@ -267,7 +267,22 @@ def _step(model: keras.Model) -> int:
     return int(keras.ops.convert_to_numpy(model.optimizer.iterations.value))
 
 
-class StepCheckpoint(keras.callbacks.Callback):
+class StepCounter(keras.callbacks.Callback):
+    """Counts the steps itself after reading the start: on JAX, touching `self.model` in a batch hook
+    copies every variable back into the model (Keras' `jax_state_sync`), so hooks do it only to work."""
+
+    def on_train_begin(self, logs=None):
+        self.step = _step(self.model)
+
+    def _advance(self) -> int:
+        self.step += 1
+        return self.step
+
+    def _step(self) -> int:
+        return self.step
+
+
+class StepCheckpoint(StepCounter):
     """Save a resumable checkpoint every `every` optimizer steps and at the end."""
 
     def __init__(self, saver: checkpoints.TensorFlowCheckpoints | checkpoints.KerasCheckpoints, every: int) -> None:
@@ -275,21 +290,17 @@ class StepCheckpoint(keras.callbacks.Callback):
         self.saver = saver
         self.every = every
 
-    def _step(self) -> int:
-        return _step(self.model)
-
     def on_train_batch_end(self, batch, logs=None):
-        step = self._step()
-        if step % self.every == 0:
-            self.saver.save(step)
+        if self._advance() % self.every == 0:
+            self.saver.save(_step(self.model))
 
     def on_train_end(self, logs=None):
-        step = self._step()
+        step = _step(self.model)
         if self.saver.latest_step() != step:
             self.saver.save(step)
 
 
-class JsonLinesLogger(keras.callbacks.Callback):
+class JsonLinesLogger(StepCounter):
     """The training logs every `every` steps as one JSON object a line (backends without TensorBoard)."""
 
     def __init__(self, path: Path, every: int) -> None:
@@ -297,7 +308,7 @@ class JsonLinesLogger(keras.callbacks.Callback):
         self.path, self.every = Path(path), every
 
     def on_train_batch_end(self, batch, logs=None):
-        step = _step(self.model)
+        step = self._advance()
         if step % self.every == 0:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a", encoding="utf-8") as handle:
@@ -360,7 +371,7 @@ def held_out_split(sources: list[str], eval_sources: list[str]) -> tuple[list[st
     return kept, [str(p) for p in eval_files]
 
 
-class HeldOutEvaluation(keras.callbacks.Callback):
+class HeldOutEvaluation(StepCounter):
     """Every `every` steps: held-out AUC, MLM accuracy and collapse signals, to TensorBoard and a curve."""
 
     def __init__(self, dataset: EvalData, batches: int, every: int, log_dir: Path,
@@ -389,7 +400,7 @@ class HeldOutEvaluation(keras.callbacks.Callback):
         self.writer.flush()
 
     def on_train_batch_end(self, batch, logs=None):
-        step = _step(self.model)
+        step = self._advance()
         if step % self.every == 0:
             self.record(step, evaluate_pretrainer(self.model, self.dataset, self.batches))
             # evaluate() left its own state in the metrics that training shares: start them afresh,
