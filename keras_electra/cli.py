@@ -23,7 +23,11 @@ COMMAND_MODULES = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="keras-electra", description="ELECTRA for Keras: pretrain, fine-tune, convert, export."
+        prog="keras-electra", description="ELECTRA for Keras: pretrain, fine-tune, convert, export.",
+        epilog="Backends: Keras runs on KERAS_BACKEND (default tensorflow; jax too). Prediction and export "
+        "(predict, export) need TensorFlow whatever the backend, and so do tokenising and packing (build-vocab, "
+        "build-data, text input), which use tensorflow-text. On JAX, pretraining reads `build-data --format "
+        "arrayrecord` shards without TensorFlow (keras_electra.data.shards, grain).",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:

@@ -28,16 +28,22 @@ def register(subparsers) -> None:
     vocab.set_defaults(func=_build_vocab)
 
     data = subparsers.add_parser(
-        "build-data", help="pack a text corpus into TFRecord shards for pretraining",
+        "build-data", help="pack a text corpus into TFRecord or ArrayRecord shards for pretraining",
         description="Tokenise and pack a corpus into [CLS] A [SEP] B [SEP] examples of a fixed length, written as "
-        "sharded TFRecords with metadata.json (read them with `pretrain --corpus DIR`).",
+        "shards with metadata.json (read them with `pretrain --corpus DIR`). Packing needs TensorFlow and "
+        "tensorflow-text; --format arrayrecord shards are read without TensorFlow (grain), e.g. on JAX.",
     )
     data.add_argument("--corpus", nargs="+", required=True, metavar="FILES_OR_DIR",
                       help="text files, directories (every *.txt) or glob patterns")
     data.add_argument("--vocab", required=True, help="vocab.txt, or a directory holding it (and tokenizer.json)")
     data.add_argument("--seq-length", type=int, default=128)
     data.add_argument("--output", required=True, help="output directory (created atomically)")
-    data.add_argument("--num-shards", type=int, default=8)
+    data.add_argument("--format", choices=["tfrecord", "arrayrecord"], default="tfrecord",
+                      help="tfrecord (default; the TensorFlow input pipeline) or arrayrecord (read with grain, no "
+                      "TensorFlow needed: keras_electra.data.shards, the JAX trainer)")
+    data.add_argument("--num-shards", type=int, default=8, help="TFRecord shards (default 8)")
+    data.add_argument("--shard-size", type=int, default=16384,
+                      help="examples per ArrayRecord shard (default 16384)")
     data.add_argument("--seed", type=int, default=0)
     data.add_argument("--sentence-objective", choices=["nsp", "sop"])
     data.add_argument("--corpus-format", choices=CORPUS_FORMAT_CHOICES, default="auto")
@@ -117,18 +123,21 @@ def _task_text(args: argparse.Namespace) -> int:
 
 
 def _build_data(args: argparse.Namespace) -> int:
-    from keras_electra.data.pretraining_data import write_tfrecords
+    from keras_electra.data.pretraining_data import write_arrayrecords, write_tfrecords
 
     tokenizer = _load_tokenizer(args.vocab, args.cased, args.uncased)
     started = time.perf_counter()
-    metadata = write_tfrecords(
-        args.corpus, tokenizer, args.output, seq_length=args.seq_length, num_shards=args.num_shards,
-        seed=args.seed, corpus_format=args.corpus_format, sentence_objective=args.sentence_objective,
-    )
+    common = {"seq_length": args.seq_length, "seed": args.seed, "corpus_format": args.corpus_format,
+              "sentence_objective": args.sentence_objective}
+    if args.format == "arrayrecord":
+        metadata = write_arrayrecords(args.corpus, tokenizer, args.output, shard_size=args.shard_size, **common)
+    else:
+        metadata = write_tfrecords(args.corpus, tokenizer, args.output, num_shards=args.num_shards, **common)
     seconds = time.perf_counter() - started
     print(
         f"wrote {metadata['count']} examples of length {metadata['seq_length']} ({metadata['tokens']} tokens, "
         f"{metadata['corpus_format']} corpus of {len(metadata['sources'])} files) in {metadata['num_shards']} "
-        f"shards to {args.output} in {seconds:.1f} s ({metadata['count'] / max(seconds, 1e-9):.0f} examples/s)"
+        f"{args.format} shards to {args.output} in {seconds:.1f} s "
+        f"({metadata['count'] / max(seconds, 1e-9):.0f} examples/s)"
     )
     return 0

@@ -31,7 +31,6 @@ Single-segment examples keep label 0 in both.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -44,6 +43,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from keras_electra.data import shards
 from keras_electra.data.corpus import (
     BLOCK_LINES,
     block_sentences,
@@ -52,6 +52,7 @@ from keras_electra.data.corpus import (
     resolve_corpus_files,
     resolve_corpus_format,
 )
+from keras_electra.data.shards import vocabulary_fingerprint
 from keras_electra.data.tokenizer import ElectraTokenizer
 from keras_electra.errors import DataError
 from keras_electra.utils.io import atomic_directory, write_json
@@ -77,10 +78,6 @@ def check_packing_options(seq_length: int, sentence_objective: str | None = None
         raise DataError(f"seq_length must be at least {MIN_SEQ_LENGTH} ([CLS] A [SEP] B [SEP]), got {seq_length}")
     if sentence_objective not in SENTENCE_OBJECTIVES:
         raise DataError(f"sentence_objective must be None, 'nsp' or 'sop', not {sentence_objective!r}")
-
-
-def vocabulary_fingerprint(vocabulary: Sequence[str]) -> str:
-    return hashlib.sha256("\n".join(vocabulary).encode("utf-8")).hexdigest()
 
 
 # --- packing (graph code) -------------------------------------------------------------------
@@ -356,6 +353,9 @@ def read_metadata(directory: str | Path) -> dict[str, Any]:
         metadata = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise DataError(f"cannot read {path}: {err}") from None
+    if metadata.get("format") == shards.FORMAT:
+        raise DataError(f"{directory} holds ArrayRecord shards (build-data --format arrayrecord), which the "
+                        "TensorFlow input pipeline does not read; rebuild with --format tfrecord, or pretrain on JAX")
     if metadata.get("format") != METADATA_FORMAT:
         raise DataError(f"{path} is not a keras-electra build-data metadata file")
     return metadata
@@ -505,7 +505,97 @@ def pretraining_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-# --- TFRecord shards ------------------------------------------------------------------------------
+# --- build-data: TFRecord or ArrayRecord shards ---------------------------------------------------
+def _check_build_output(output_dir: Path) -> None:
+    if output_dir.exists() and (
+        not output_dir.is_dir() or (any(output_dir.iterdir()) and not (output_dir / METADATA_FILE).is_file())
+    ):
+        raise DataError(f"output {output_dir} exists and is not a build-data directory; choose a new path")
+
+
+def _text_sources(sources, corpus_format: str) -> tuple[list[Path], str]:
+    kind, paths = resolve_sources(sources)
+    if kind != "text":
+        raise DataError("build-data reads text; the sources are already TFRecord shards")
+    return paths, resolve_corpus_format(paths, corpus_format)
+
+
+def _packed_batches(
+    paths: list[Path], tokenizer: ElectraTokenizer, seq_length: int, seed: int, corpus_format: str,
+    sentence_objective: str | None, max_examples: int | None,
+) -> tf.data.Dataset:
+    """One pass of the packing pipeline in batches of 1024: the examples both shard formats store, in order."""
+    dataset = packed_examples(
+        paths, tokenizer, seq_length, seed=seed, corpus_format=corpus_format, sentence_objective=sentence_objective,
+    )
+    if max_examples is not None:
+        dataset = dataset.take(int(max_examples))
+    return dataset.batch(1024).prefetch(2)
+
+
+def _build_metadata(tokenizer: ElectraTokenizer, paths: list[Path], seq_length: int, seed: int, corpus_format: str,
+                    sentence_objective: str | None) -> dict[str, Any]:
+    """The fields both shard formats record about how the examples were made."""
+    return {
+        "seq_length": int(seq_length),
+        "sentence_objective": sentence_objective,
+        "vocab_size": tokenizer.vocabulary_size,
+        "vocab_sha256": vocabulary_fingerprint(tokenizer.vocabulary),
+        "lower_case": tokenizer.lower_case,
+        "strip_accents": tokenizer.strip_accents,
+        "corpus_format": corpus_format,
+        "seed": seed,
+        "sources": [os.fspath(p) for p in paths],
+    }
+
+
+def write_arrayrecords(
+    sources: str | Path | Sequence[str | Path],
+    tokenizer: ElectraTokenizer,
+    output_dir: str | Path,
+    seq_length: int = 128,
+    shard_size: int = shards.DEFAULT_SHARD_SIZE,
+    seed: int = 0,
+    corpus_format: str = "auto",
+    sentence_objective: str | None = None,
+    max_examples: int | None = None,
+    verbose: bool = False,
+) -> dict[str, Any]:
+    """Pack a text corpus once (the same pipeline and order as `write_tfrecords`) into ArrayRecord shards.
+
+    `keras_electra.data.shards.shard_batches` reads them without TensorFlow (the JAX trainer, the
+    GPU machine). The directory also gets `vocab.txt` and `tokenizer.json`; it is written atomically.
+    Returns the metadata (also in `metadata.json`, format "arrayrecord").
+    """
+    check_packing_options(seq_length, sentence_objective)
+    output_dir = Path(output_dir)
+    _check_build_output(output_dir)
+    paths, corpus_format = _text_sources(sources, corpus_format)
+    started = time.perf_counter()
+    dataset = _packed_batches(paths, tokenizer, seq_length, seed, corpus_format, sentence_objective, max_examples)
+
+    def examples():
+        for batch in dataset.as_numpy_iterator():
+            for i in range(len(batch["token_ids"])):
+                yield {name: value[i] for name, value in batch.items()}
+
+    try:
+        metadata = shards.write_shards(
+            examples(), output_dir, seq_length=seq_length, vocab=tokenizer.vocabulary, shard_size=shard_size,
+            lower_case=tokenizer.lower_case, strip_accents=tokenizer.strip_accents,
+            metadata=_build_metadata(tokenizer, paths, seq_length, seed, corpus_format, sentence_objective),
+        )
+    except DataError as err:
+        if str(err).startswith("no examples"):
+            raise DataError(f"the corpus gave no examples: {paths[0]}") from None
+        raise
+    if verbose:
+        seconds = time.perf_counter() - started
+        print(f"wrote {metadata['count']} examples ({metadata['tokens']} tokens) in {metadata['num_shards']} "
+              f"ArrayRecord shards to {output_dir} in {seconds:.1f} s")
+    return metadata
+
+
 def _serialize(example: dict[str, np.ndarray]) -> bytes:
     feature = {
         name: tf.train.Feature(int64_list=tf.train.Int64List(value=np.atleast_1d(value).tolist()))
@@ -539,21 +629,10 @@ def write_tfrecords(
     if int(num_shards) < 1:
         raise DataError(f"num_shards must be positive, got {num_shards}")
     output_dir = Path(output_dir)
-    if output_dir.exists() and (
-        not output_dir.is_dir() or (any(output_dir.iterdir()) and not (output_dir / METADATA_FILE).is_file())
-    ):
-        raise DataError(f"output {output_dir} exists and is not a build-data directory; choose a new path")
-    kind, paths = resolve_sources(sources)
-    if kind != "text":
-        raise DataError("write_tfrecords reads text; the sources are already TFRecord shards")
-    corpus_format = resolve_corpus_format(paths, corpus_format)
+    _check_build_output(output_dir)
+    paths, corpus_format = _text_sources(sources, corpus_format)
     started = time.perf_counter()
-    dataset = packed_examples(
-        paths, tokenizer, seq_length, seed=seed, corpus_format=corpus_format, sentence_objective=sentence_objective,
-    )
-    if max_examples is not None:
-        dataset = dataset.take(int(max_examples))
-    dataset = dataset.batch(1024).prefetch(2)
+    dataset = _packed_batches(paths, tokenizer, seq_length, seed, corpus_format, sentence_objective, max_examples)
     shard_names = [f"pretrain-{i:05d}-of-{num_shards:05d}{TFRECORD_SUFFIX}" for i in range(num_shards)]
     counts = [0] * num_shards
     count = tokens = 0
@@ -573,22 +652,14 @@ def write_tfrecords(
         if count == 0:
             raise DataError(f"the corpus gave no examples: {paths[0]}")
         metadata = {
+            **_build_metadata(tokenizer, paths, seq_length, seed, corpus_format, sentence_objective),
             "format": METADATA_FORMAT,
             "version": 1,
-            "seq_length": int(seq_length),
             "count": count,
             "tokens": tokens,
             "num_shards": num_shards,
             "shards": dict(zip(shard_names, counts)),
             "features": [*FEATURES, *([SENTENCE_LABEL] if sentence_objective else [])],
-            "sentence_objective": sentence_objective,
-            "vocab_size": tokenizer.vocabulary_size,
-            "vocab_sha256": vocabulary_fingerprint(tokenizer.vocabulary),
-            "lower_case": tokenizer.lower_case,
-            "strip_accents": tokenizer.strip_accents,
-            "corpus_format": corpus_format,
-            "seed": seed,
-            "sources": [os.fspath(p) for p in paths],
         }
         write_json(tmp / METADATA_FILE, metadata)
         tokenizer.save_to_directory(tmp)
