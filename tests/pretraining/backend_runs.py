@@ -22,17 +22,10 @@ BATCH = 4
 
 
 def _block_tensorflow() -> None:
-    """A sys.meta_path finder that refuses TensorFlow (a blocked import, not an uninstalled package)."""
-    import importlib.abc
+    """tests/tf_blocked.py's sys.meta_path finder: TensorFlow is refused, not just uninstalled."""
+    from tests.tf_blocked import prelude
 
-    class BlockTensorFlow(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("tensorflow", "tensorflow_text", "tensorflow_datasets", "tensorboard",
-                                      "tf_keras"):
-                raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)", name=name)
-            return None
-
-    sys.meta_path.insert(0, BlockTensorFlow())
+    exec(prelude(), {"__name__": "tf_blocked_prelude"})
 
 
 def _pretrainer(vocab_size: int, special_ids: dict[str, int]):

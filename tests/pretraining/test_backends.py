@@ -71,36 +71,37 @@ def test_data_parallel_on_two_devices_matches_one_device(first_steps):
 
 
 @pytest.fixture(scope="module")
-def repeated_shards(tmp_path_factory, uncased_tokenizer) -> Path:
-    """ArrayRecord shards of one real packed example, 16 times: every batch is the same whatever the
-    data seed, so a resumed run must end exactly where an uninterrupted one does."""
+def novel_shards(tmp_path_factory, uncased_tokenizer) -> Path:
+    """ArrayRecord shards of 48 real packed examples of a novel."""
     from keras_electra.data.pretraining_data import pretraining_dataset
     from keras_electra.data.shards import write_shards
 
     data = pretraining_dataset([str(NOVELS / "Doyle_Hound_1902.txt")], uncased_tokenizer, seq_length=SEQ,
                                batch_size=1, seed=0, repeat=False, shuffle_buffer=0)
-    example = {k: v.numpy()[0] for k, v in next(iter(data)).items()}
+    examples = [{k: v.numpy()[0] for k, v in batch.items()} for batch in data.take(48)]
     directory = tmp_path_factory.mktemp("data") / "shards"
-    write_shards([example] * 16, directory, seq_length=SEQ, vocab=uncased_tokenizer.vocabulary, shard_size=8)
+    write_shards(examples, directory, seq_length=SEQ, vocab=uncased_tokenizer.vocabulary, shard_size=16,
+                 lower_case=True)
     return directory
 
 
-def test_jax_run_from_shards_without_tensorflow_is_killed_and_resumes_exactly(repeated_shards, tmp_path):
+def test_jax_run_from_shards_without_tensorflow_is_killed_and_resumes_exactly(novel_shards, tmp_path):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    done = run_child("pretrain", str(repeated_shards), str(straight), "6", backend="jax")
+    done = run_child("pretrain", str(novel_shards), str(straight), "6", backend="jax")
     assert "RESULT 6 6" in done.stdout  # (and the child asserted that no TensorFlow module was imported)
     assert "TEXT REFUSED" in done.stdout
     for part in ("discriminator", "generator"):
         assert (straight / part / "model.keras").is_file() and (straight / part / "vocab.txt").is_file()
 
     # Killed from inside right after step 5: the checkpoint of step 4 is the last one.
-    run_child("pretrain", str(repeated_shards), str(killed), "6", "5", backend="jax", expect=3)
+    run_child("pretrain", str(novel_shards), str(killed), "6", "5", backend="jax", expect=3)
     assert sorted(p.name for p in (killed / "checkpoints").iterdir()) == ["ckpt-2.npz", "ckpt-4.npz"]
     assert not (killed / "discriminator").exists()
-    done = run_child("pretrain", str(repeated_shards), str(killed), "6", backend="jax")
+    done = run_child("pretrain", str(novel_shards), str(killed), "6", backend="jax")
     assert "Resuming from step 4" in done.stdout and "RESULT 6 2" in done.stdout
 
-    # Step, LR schedule position, weights, Adam moments and the masking/dropout RNG states all line up.
+    # The shard stream continues at the resumed step's batch, so everything lines up: step (the LR
+    # schedule's position), weights, Adam moments and the masking/dropout RNG states.
     a, b = _load(straight / "checkpoints" / "ckpt-6.npz"), _load(killed / "checkpoints" / "ckpt-6.npz")
     assert list(a["paths"]) == list(b["paths"])
     paths = [str(p) for p in a["paths"]]
