@@ -35,16 +35,23 @@ def register(subparsers) -> None:
     pre = subparsers.add_parser(
         "pretrain", help="pretrain (or resume) ELECTRA on a corpus or TFRecord shards",
         description="Joint generator/discriminator pretraining. Running the same command again resumes "
-        "from the latest checkpoint in --output.",
+        "from the latest checkpoint in --output. Runs on KERAS_BACKEND=tensorflow (default) or jax, with the "
+        "same objective. Needs TensorFlow (tensorflow-text): text corpora, TFRecord shards and tfds: sources "
+        "(tokenised with tf.data), --strategy multiworker/tpu and TensorBoard logs. Without TensorFlow (JAX): "
+        "pretrain from an ArrayRecord shard directory; strategies auto/default/mirrored use "
+        "keras.distribution.DataParallel, checkpoints are checkpoints/ckpt-STEP.npz and the training logs "
+        "go to logs/train.jsonl.",
     )
     pre.add_argument("--preset", default="tiny", choices=sorted(PRESETS),
                      help="model size and recipe: small, base, large (paper Table 6); tiny (default) is a "
                      "debug size for tests and laptops, not a paper model")
     pre.add_argument("--corpus", nargs="+", required=True,
                      help="text files, directories, TFRecord shards, or tfds:NAME[@SPLIT] (a TensorFlow Datasets "
-                     "text dataset, e.g. tfds:wikipedia/20230601.en; default split train)")
+                     "text dataset, e.g. tfds:wikipedia/20230601.en; default split train): these need TensorFlow; "
+                     "or one ArrayRecord shard directory (keras_electra.data.shards), which does not")
     pre.add_argument("--tfds-data-dir", metavar="DIR", help="TFDS data directory for tfds: corpora")
-    pre.add_argument("--vocab", help="vocab.txt (required unless --init or resuming provides one)")
+    pre.add_argument("--vocab", help="vocab.txt (required unless --init, resuming or ArrayRecord shards, whose "
+                     "metadata holds theirs, provide one)")
     pre.add_argument("--cased", action="store_true", help="do not lower-case (cased vocabularies)")
     pre.add_argument("--output", required=True, help="output directory (checkpoints, logs, final models)")
     pre.add_argument("--steps", type=int, help="total training steps (default: the preset's)")
@@ -55,7 +62,8 @@ def register(subparsers) -> None:
     pre.add_argument("--mask-rate", type=float)
     pre.add_argument("--mixed-precision", choices=["mixed_bfloat16", "mixed_float16"])
     pre.add_argument("--jit", choices=JIT_CHOICES, default="auto",
-                     help="XLA-compile the train step (auto: on GPU/TPU, off on CPU where it is slower)")
+                     help="XLA-compile the train step (TensorFlow, auto: on GPU/TPU, off on CPU where it is slower; "
+                     "JAX always compiles with XLA unless off)")
     pre.add_argument("--no-jit", dest="jit", action="store_const", const="off", help="same as --jit off")
     pre.add_argument("--objective", choices=["electra", "mlm"], default="electra")
     pre.add_argument("--sentence-objective", choices=["nsp", "sop"])
@@ -87,7 +95,10 @@ def register(subparsers) -> None:
     pre.add_argument("--eval-every", type=int, metavar="N",
                      help="evaluate on the held-out batches every N steps: heldout_curve.json, metrics.json "
                      "and TensorBoard logs/heldout (default: before and after training only)")
-    pre.add_argument("--strategy", default="auto", choices=["auto", "default", "mirrored", "multiworker", "tpu"])
+    pre.add_argument("--strategy", default="auto", choices=["auto", "default", "mirrored", "multiworker", "tpu"],
+                     help="TensorFlow: tf.distribute (auto: TPU if attached, Mirrored over several GPUs). JAX: "
+                     "mirrored = keras.distribution.DataParallel over every device, auto = DataParallel over "
+                     "several GPUs/TPUs, else one device; multiworker and tpu need TensorFlow")
     pre.add_argument("--init", help="continue pretraining from a checkpoint: Google TF1, Hugging Face "
                      "ElectraForPreTraining dir, or a keras-electra convert/pretrain output; from an encoder "
                      "alone (BERT, keras-hub, ElectraModel) the RTD head and the generator start fresh")

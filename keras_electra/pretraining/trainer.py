@@ -267,7 +267,22 @@ def _step(model: keras.Model) -> int:
     return int(keras.ops.convert_to_numpy(model.optimizer.iterations.value))
 
 
-class StepCheckpoint(keras.callbacks.Callback):
+class StepCounter(keras.callbacks.Callback):
+    """Counts the steps itself after reading the start: on JAX, touching `self.model` in a batch hook
+    copies every variable back into the model (Keras' `jax_state_sync`), so hooks do it only to work."""
+
+    def on_train_begin(self, logs=None):
+        self.step = _step(self.model)
+
+    def _advance(self) -> int:
+        self.step += 1
+        return self.step
+
+    def _step(self) -> int:
+        return self.step
+
+
+class StepCheckpoint(StepCounter):
     """Save a resumable checkpoint every `every` optimizer steps and at the end."""
 
     def __init__(self, saver: checkpoints.TensorFlowCheckpoints | checkpoints.KerasCheckpoints, every: int) -> None:
@@ -275,21 +290,17 @@ class StepCheckpoint(keras.callbacks.Callback):
         self.saver = saver
         self.every = every
 
-    def _step(self) -> int:
-        return _step(self.model)
-
     def on_train_batch_end(self, batch, logs=None):
-        step = self._step()
-        if step % self.every == 0:
-            self.saver.save(step)
+        if self._advance() % self.every == 0:
+            self.saver.save(_step(self.model))
 
     def on_train_end(self, logs=None):
-        step = self._step()
+        step = _step(self.model)
         if self.saver.latest_step() != step:
             self.saver.save(step)
 
 
-class JsonLinesLogger(keras.callbacks.Callback):
+class JsonLinesLogger(StepCounter):
     """The training logs every `every` steps as one JSON object a line (backends without TensorBoard)."""
 
     def __init__(self, path: Path, every: int) -> None:
@@ -297,7 +308,7 @@ class JsonLinesLogger(keras.callbacks.Callback):
         self.path, self.every = Path(path), every
 
     def on_train_batch_end(self, batch, logs=None):
-        step = _step(self.model)
+        step = self._advance()
         if step % self.every == 0:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a", encoding="utf-8") as handle:
@@ -360,7 +371,7 @@ def held_out_split(sources: list[str], eval_sources: list[str]) -> tuple[list[st
     return kept, [str(p) for p in eval_files]
 
 
-class HeldOutEvaluation(keras.callbacks.Callback):
+class HeldOutEvaluation(StepCounter):
     """Every `every` steps: held-out AUC, MLM accuracy and collapse signals, to TensorBoard and a curve."""
 
     def __init__(self, dataset: EvalData, batches: int, every: int, log_dir: Path,
@@ -389,7 +400,7 @@ class HeldOutEvaluation(keras.callbacks.Callback):
         self.writer.flush()
 
     def on_train_batch_end(self, batch, logs=None):
-        step = _step(self.model)
+        step = self._advance()
         if step % self.every == 0:
             self.record(step, evaluate_pretrainer(self.model, self.dataset, self.batches))
             # evaluate() left its own state in the metrics that training shares: start them afresh,
@@ -496,7 +507,7 @@ def _shard_directory(sources: Sequence[str]) -> Path | None:
 
 def _shard_vocabulary(directory: Path, options: PretrainingOptions, output_dir: Path) -> Vocabulary:
     """The vocabulary the shards were built with (their metadata), checked against --vocab and a resumed run."""
-    from keras_electra.data.shards import read_shard_metadata
+    from keras_electra.data.shards import SENTENCE_LABEL, read_shard_metadata, vocabulary_fingerprint
     from keras_electra.data.vocabulary import Vocabulary, load_vocabulary
 
     metadata = read_shard_metadata(directory)
@@ -504,11 +515,15 @@ def _shard_vocabulary(directory: Path, options: PretrainingOptions, output_dir: 
     if int(metadata["seq_length"]) != options.seq_length:
         raise ElectraError(f"{where} has seq_length {metadata['seq_length']}, but --seq-length is "
                            f"{options.seq_length}")
-    if options.sentence_objective and options.sentence_objective != metadata.get("sentence_objective"):
-        raise ElectraError(f"{where} has no sentence labels for --sentence-objective {options.sentence_objective}")
-    tokens = metadata.get("vocab")
-    settings = {k: metadata[k] for k in ("lower_case", "strip_accents") if k in metadata}
-    vocabulary = Vocabulary(tokens, **settings) if tokens else Vocabulary.from_directory(directory)
+    if options.sentence_objective and (SENTENCE_LABEL not in metadata["features"]
+                                       or metadata.get("sentence_objective") not in (None, options.sentence_objective)):
+        raise ElectraError(f"{where} has no {options.sentence_objective} sentence labels; build the shards with "
+                           f"--sentence-objective {options.sentence_objective}")
+    # write_shards saves vocab.txt (and tokenizer.json when the casing is known) beside the shards.
+    settings = {k: metadata[k] for k in ("lower_case", "strip_accents") if metadata.get(k) is not None}
+    vocabulary = Vocabulary.from_directory(directory, **settings)
+    if metadata.get("vocab_sha256") not in (None, vocabulary_fingerprint(vocabulary.vocabulary)):
+        raise ElectraError(f"{directory / 'vocab.txt'} is not the vocabulary that {where} records (vocab_sha256)")
     if options.vocab is not None and load_vocabulary(options.vocab) != vocabulary.vocabulary:
         raise ElectraError(f"--vocab {options.vocab} differs from the vocabulary the shards in {directory} "
                            "were built with; drop --vocab")
@@ -606,16 +621,18 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
         if verbose:
             print(f"Two-stage training: generator (frozen) and discriminator start from {options.two_stage_from}")
 
-    # The data stream restarts with a seed derived from the step, so a resumed run does
-    # not replay the batches it has already seen.
     if shards is not None:
         from keras_electra.data.shards import shard_batches
 
+        # Shards are read by index: a resumed run continues the same stream at its step's batch.
         # Keras takes a generator of (inputs,) tuples.
-        train_data = ((batch,) for batch in shard_batches(shards, options.batch_size, seed=options.seed + start_step))
+        train_data = ((batch,) for batch in shard_batches(shards, options.batch_size, seed=options.seed,
+                                                          start_batch=start_step))
         eval_data = list(itertools.islice(
             shard_batches(shards, options.batch_size, seed=options.seed + 1_000_003), options.eval_batches))
     else:
+        # tf.data restarts with a seed derived from the step, so a resumed run does not replay the
+        # batches it has already seen.
         def make_dataset(seed: int, repeat: bool = True, files: list[str] | None = None) -> tf.data.Dataset:
             return pretraining_data.pretraining_dataset(
                 files or sources, tokenizer, seq_length=options.seq_length, batch_size=options.batch_size,
