@@ -14,6 +14,7 @@ which traces the graph, and the dev evaluation excluded).
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -71,7 +72,7 @@ def table(rows: list[dict], args) -> str:
         f"MiniLM (6×384) from `{args.init}`, seed 0, {args.epochs} epochs, length {args.seq_length}, "
         f"batch {args.batch_size}; SST-2: {args.sst2_train} train / {args.sst2_dev} dev sentences, "
         f"CoNLL-2003: {args.conll_train} train / {args.conll_dev} dev sentences. One process per row on a shared "
-        "2-core CPU (under `nice`), so times compare rows only roughly.",
+        f"2-core CPU (under `nice`, {args.jobs} at a time), so times compare rows only roughly.",
         "",
         "| task | method | dev score | trainable params | % of model | LR | s / epoch | peak RSS (MiB) |",
         "|---|---|---|---|---|---|---|---|",
@@ -102,15 +103,26 @@ def main() -> int:
     parser.add_argument("--sst2-dev", type=int, default=300)
     parser.add_argument("--conll-train", type=int, default=192)
     parser.add_argument("--conll-dev", type=int, default=200)
+    parser.add_argument("--jobs", type=int, default=1, help="rows run at the same time (each is its own process)")
+    parser.add_argument("--resume", action="store_true", help="keep the rows already in OUTPUT/rows.json")
     args = parser.parse_args()
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
-    for task in args.tasks:
-        for label in args.methods:
-            name = f"{task}-{label.split()[0].lower()}"
-            row = run_one(args, task, label, METHODS[label], output / name)
+    if args.resume and (output / "rows.json").is_file():
+        rows = [r for r in json.loads((output / "rows.json").read_text()) if "error" not in r]
+    done = {(r["task"], r["method"]) for r in rows}
+    todo = [(task, label) for task in args.tasks for label in args.methods if (task, label) not in done]
+    order = {(task, label): i for i, (task, label) in enumerate((t, m) for t in TASKS for m in METHODS)}
+
+    def one(item: tuple[str, str]) -> dict:
+        task, label = item
+        return run_one(args, task, label, METHODS[label], output / f"{task}-{label.split()[0].lower()}")
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for row in pool.map(one, todo):
             rows.append(row)
+            rows.sort(key=lambda r: order[(r["task"], r["method"])])
             print(json.dumps(row), flush=True)
             (output / "rows.json").write_text(json.dumps(rows, indent=1))
             (output / "table.md").write_text(table(rows, args))

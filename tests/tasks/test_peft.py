@@ -4,6 +4,8 @@ the folded prefix model exports with parity, and what has no equivalent is refus
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -25,6 +27,7 @@ from keras_electra.tasks.peft import (
     peft_optimizer_options,
     trainable_summary,
 )
+from keras_electra.tasks.registry import get_task
 from tests.tasks.test_training import _batches_and_model, _loss
 
 STEPS = 24
@@ -162,3 +165,41 @@ def test_prefix_model_exports_with_parity_and_refuses_hugging_face(en_tokenizer,
     assert np.abs(logits - expected).max() <= 1e-4
     with pytest.raises(ElectraError, match="prefix tuning"):
         save_huggingface(load_keras_file(tmp_path / "model" / "model.keras"), tmp_path / "hf")
+
+
+def test_slimming_keeps_the_prefixes_of_the_kept_layers(en_tokenizer):
+    from keras_electra.export.common import slim_model
+    from tests.tasks.conftest import tiny_backbone
+
+    spec = get_task("sst2")
+    model = spec.runner.build_model(tiny_backbone(en_tokenizer.vocabulary_size, num_layers=2), en_tokenizer, 32,
+                                    spec.labels, {})
+    apply_peft(model, "prefix", prefix=PREFIX)
+    model = fold_prefix(model)
+    slim = slim_model(model, 1)
+    assert slim.backbone.num_layers == 1 and slim.backbone.prefix_length == 5
+    kept, source = slim.backbone.transformer_layers[0].attention, model.backbone.transformer_layers[0].attention
+    np.testing.assert_array_equal(np.asarray(kept.prefix_value), np.asarray(source.prefix_value))
+    assert np.abs(np.asarray(kept.prefix_key)).max() > 0
+
+
+@pytest.mark.parametrize("method", ["adalora", "prefix"])
+def test_finetune_cli_trains_saves_and_reports_parameters(method, tmp_path):
+    from keras_electra.cli import main
+    from tests.conftest import GLUE, VOCAB_UNCASED
+
+    output = tmp_path / method
+    rc = main([
+        "finetune", "--task", "sst2", "--data", str(GLUE / "SST-2"), "--init", "random", "--preset", "tiny",
+        "--vocab", str(VOCAB_UNCASED), "--max-train-examples", "64", "--max-eval-examples", "32", "--epochs", "1",
+        "--seq-length", "32", "--batch-size", "16", "--no-jit", "--output", str(output), "--quiet", "--peft", method,
+        "--adalora-init-rank", "4", "--adalora-target-rank", "2", "--prefix-length", "4", "--prefix-hidden", "16",
+    ])
+    assert rc == 0
+    results = json.loads((output / "results.json").read_text())
+    run = results["runs"][0]
+    assert 0 < run["trainable_parameters"] < 0.05 * run["total_parameters"]
+    assert results["config"]["peft"] == method
+    restored = load_keras_file(output / "model.keras")
+    assert not any("adalora" in v.path or "prefix_encoder" in v.path for v in restored.weights)
+    assert restored.backbone.prefix_length == (4 if method == "prefix" else None)
