@@ -599,6 +599,11 @@ def save_huggingface(
     directory = Path(directory)
     if directory.exists() and any(directory.iterdir()) and not (directory / CONFIG_FILE).is_file():
         raise CheckpointError(f"{directory} exists and is not a model directory; choose an empty or new directory")
+    backbone = model if isinstance(model, ElectraBackbone) else getattr(model, "backbone", None)
+    if getattr(backbone, "prefix_length", None) or getattr(backbone, "adapter_size", None):
+        method = "prefix tuning" if getattr(backbone, "prefix_length", None) else "adapters"
+        raise CheckpointError(f"a model fine-tuned with {method} has no Hugging Face ELECTRA equivalent (its extra "
+                              "weights would be dropped); export it to SavedModel/TFLite/ONNX instead")
     architecture = architecture or _architecture_of(model)
     if getattr(model, "task_type", None) == "question_answering" and getattr(model, "head", None) == "electra":
         raise CheckpointError("the official ELECTRA QA head (head='electra') has no Hugging Face class; "

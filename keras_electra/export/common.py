@@ -260,6 +260,11 @@ def slim_model(model: keras.Model, keep_layers: int) -> keras.Model:
     source = model.canonical_weights()
     for name, variable in slim.canonical_weights().items():
         variable.assign(source[name])
+    # Weights outside the checkpoint names (prefix-tuning prefixes, adapters) of the kept layers, by path.
+    extra = {v.path: v for v in model.weights if "prefix_" in v.path or "_adapter/" in v.path}
+    for variable in slim.weights:
+        if variable.path in extra:
+            variable.assign(extra[variable.path])
     return slim
 
 

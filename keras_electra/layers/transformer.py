@@ -25,7 +25,14 @@ def _dense(units: int, name: str, initializer_range: float, dtype) -> keras.laye
 
 @keras.saving.register_keras_serializable(package="keras_electra")
 class SelfAttention(keras.layers.Layer):
-    """Multi-head self-attention with separate [H, H] query/key/value kernels."""
+    """Multi-head self-attention with separate [H, H] query/key/value kernels.
+
+    `prefix_length` P > 0 (prefix tuning, Li & Liang 2021): P trainable key and value vectors
+    (`prefix_key`, `prefix_value`, [P, H]) are put before the projected keys and values of every
+    sequence; every query attends to them (their attention bias is 0). While training, the
+    values come from a reparameterisation MLP instead (`keras_electra.tasks.peft.PrefixEncoder`,
+    attached by `attach_prefix_source`), which is folded into these plain tensors for saving.
+    """
 
     def __init__(
         self,
@@ -33,6 +40,7 @@ class SelfAttention(keras.layers.Layer):
         num_heads: int,
         attention_dropout: float = 0.1,
         initializer_range: float = 0.02,
+        prefix_length: int | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -46,11 +54,44 @@ class SelfAttention(keras.layers.Layer):
         self.key = _dense(hidden_size, "key", initializer_range, policy)
         self.value = _dense(hidden_size, "value", initializer_range, policy)
         self.dropout = Dropout(attention_dropout, dtype=policy)
+        self.prefix_length = int(prefix_length) if prefix_length else None
+        self.prefix_key = self.prefix_value = None
+        self._prefix_source = None  # (PrefixEncoder, layer index) while training through the MLP; not tracked
 
     def build(self, hidden_shape, attention_bias_shape=None) -> None:
         for layer in (self.query, self.key, self.value):
             layer.build(hidden_shape)
+        if self.prefix_length:
+            self._add_prefix_weights()
         self.built = True
+
+    def _add_prefix_weights(self) -> None:
+        shape = (self.prefix_length, self.hidden_size)
+        self.prefix_key = self.add_weight(shape=shape, initializer="zeros", name="prefix_key")
+        self.prefix_value = self.add_weight(shape=shape, initializer="zeros", name="prefix_value")
+
+    def enable_prefix(self, length: int) -> None:
+        """Add prefix key/value tensors to a built layer (like `Dense.enable_lora`)."""
+        if self.prefix_length:
+            raise ValueError(f"{self.name} already has a prefix of length {self.prefix_length}")
+        self.prefix_length = int(length)
+        self._tracker.unlock()
+        self._add_prefix_weights()
+        self._tracker.lock()
+
+    def attach_prefix_source(self, source, index: int | None) -> None:
+        """Take the prefixes from `source.layer_prefix(index)` (a reparameterisation MLP), or, with
+        `source=None`, from this layer's own `prefix_key`/`prefix_value` again."""
+        # object.__setattr__: the source belongs to the task model; tracking it here too would
+        # list its variables under every attention layer.
+        object.__setattr__(self, "_prefix_source", None if source is None else (source, int(index)))
+
+    def prefixes(self):
+        """The ([P, H] key, [P, H] value) prefixes this layer uses now."""
+        if self._prefix_source is not None:
+            source, index = self._prefix_source
+            return source.layer_prefix(index)
+        return self.prefix_key, self.prefix_value
 
     def _split_heads(self, x, batch, length):
         x = ops.reshape(x, (batch, length, self.num_heads, self.head_size))
@@ -61,6 +102,8 @@ class SelfAttention(keras.layers.Layer):
         q = self._split_heads(self.query(hidden), batch, length)
         k = self._split_heads(self.key(hidden), batch, length)
         v = self._split_heads(self.value(hidden), batch, length)
+        if self.prefix_length:
+            k, v, attention_bias = self._with_prefix(k, v, attention_bias, batch)
         scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
         # Softmax in float32 even under mixed precision: it is where fp16 overflows.
         scores = ops.cast(scores, "float32") * (1.0 / self.head_size**0.5) + ops.cast(attention_bias, "float32")
@@ -69,17 +112,35 @@ class SelfAttention(keras.layers.Layer):
         context = ops.transpose(ops.matmul(probs, v), (0, 2, 1, 3))
         return ops.reshape(context, (batch, length, self.hidden_size))
 
+    def _with_prefix(self, k, v, attention_bias, batch):
+        """Keys and values [B, h, P+L, d] with the prefix first; the bias gets P zeros (always attended)."""
+        prefix_key, prefix_value = self.prefixes()
+
+        def heads(prefix):  # [P, H] → [B, h, P, d]
+            prefix = ops.cast(prefix, k.dtype)
+            prefix = ops.transpose(ops.reshape(prefix, (1, self.prefix_length, self.num_heads, self.head_size)),
+                                   (0, 2, 1, 3))
+            return ops.tile(prefix, (batch, 1, 1, 1))
+
+        k = ops.concatenate([heads(prefix_key), k], axis=2)
+        v = ops.concatenate([heads(prefix_value), v], axis=2)
+        attention_bias = ops.pad(attention_bias, ((0, 0), (0, 0), (0, 0), (self.prefix_length, 0)))
+        return k, v, attention_bias
+
     def compute_output_shape(self, hidden_shape, attention_bias_shape=None):
         return hidden_shape
 
     def get_config(self) -> dict:
-        return {
+        config = {
             **super().get_config(),
             "hidden_size": self.hidden_size,
             "num_heads": self.num_heads,
             "attention_dropout": self.attention_dropout,
             "initializer_range": self.initializer_range,
         }
+        if self.prefix_length:  # only when set: configs saved before prefixes existed stay the same
+            config["prefix_length"] = self.prefix_length
+        return config
 
 
 @keras.saving.register_keras_serializable(package="keras_electra")
@@ -122,6 +183,7 @@ class TransformerBlock(keras.layers.Layer):
         layer_norm_eps: float = 1e-12,
         initializer_range: float = 0.02,
         adapter_size: int | None = None,
+        prefix_length: int | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -135,7 +197,7 @@ class TransformerBlock(keras.layers.Layer):
         self.initializer_range = initializer_range
         policy = self.dtype_policy
         self.attention = SelfAttention(
-            hidden_size, num_heads, attention_dropout, initializer_range,
+            hidden_size, num_heads, attention_dropout, initializer_range, prefix_length=prefix_length,
             name="attention", dtype=policy,
         )
         self.attention_output_dense = _dense(hidden_size, "attention_output_dense", initializer_range, policy)
@@ -212,6 +274,7 @@ class TransformerBlock(keras.layers.Layer):
             "layer_norm_eps": self.layer_norm_eps,
             "initializer_range": self.initializer_range,
             "adapter_size": self.adapter_size,
+            **({"prefix_length": self.attention.prefix_length} if self.attention.prefix_length else {}),
         }
 
 

@@ -58,6 +58,7 @@ class ElectraBackbone(keras.Model):
         default_initializer: str = "glorot_uniform",
         embeddings: ElectraEmbeddings | None = None,
         adapter_size: int | None = None,
+        prefix_length: int | None = None,
         dtype=None,
         **kwargs,
     ) -> None:
@@ -83,7 +84,7 @@ class ElectraBackbone(keras.Model):
             TransformerBlock(
                 hidden_size, num_heads, intermediate_size, hidden_act, hidden_dropout,
                 attention_dropout, layer_norm_eps, initializer_range, adapter_size=adapter_size,
-                name=f"layer_{i}", dtype=dtype,
+                prefix_length=prefix_length, name=f"layer_{i}", dtype=dtype,
             )
             for i in range(num_layers)
         ]
@@ -114,12 +115,19 @@ class ElectraBackbone(keras.Model):
         self.layer_norm_eps = layer_norm_eps
         self.default_initializer = default_initializer
         self.adapter_size = adapter_size
+        self.prefix_length = int(prefix_length) if prefix_length else None
 
     def enable_adapters(self, size: int) -> None:
         """Insert bottleneck adapters into every block of a built (e.g. pretrained) backbone."""
         for block in self.transformer_layers:
             block.enable_adapters(size)
         self.adapter_size = int(size)
+
+    def enable_prefix(self, length: int) -> None:
+        """Give every block's attention `length` prefix keys and values (prefix tuning)."""
+        for block in self.transformer_layers:
+            block.attention.enable_prefix(length)
+        self.prefix_length = int(length)
 
     @classmethod
     def from_electra_config(
@@ -135,6 +143,7 @@ class ElectraBackbone(keras.Model):
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
             **{k: getattr(self, k) for k in BACKBONE_ARGS},
             "adapter_size": self.adapter_size,
+            **({"prefix_length": self.prefix_length} if self.prefix_length else {}),
         }
 
     @classmethod

@@ -58,6 +58,9 @@ class ElectraAdamW(keras.optimizers.Adam):
       `True` divides the moments by (1 − β^t) like Keras/PyTorch Adam (larger early steps).
     - `lr_multipliers` maps a variable path to a factor on its learning rate (weight
       decay included), which is how layer-wise LR decay is applied.
+    - `sensitivity_paths` (AdaLoRA): for these variables, also keep the EMAs of the sensitivity
+      I = |θ·g| (after the update, with the clipped gradient, as peft) and of its uncertainty
+      |I − Ī|, with `sensitivity_betas`; `sensitivity(variable)` returns both.
     """
 
     def __init__(
@@ -71,6 +74,8 @@ class ElectraAdamW(keras.optimizers.Adam):
         no_decay_patterns: Iterable[str] = NO_DECAY_PATTERNS,
         lr_multipliers: dict[str, float] | None = None,
         global_clipnorm: float | None = 1.0,
+        sensitivity_paths: Iterable[str] = (),
+        sensitivity_betas: tuple[float, float] = (0.85, 0.85),
         name: str = "electra_adamw",
         **kwargs,
     ) -> None:
@@ -82,6 +87,8 @@ class ElectraAdamW(keras.optimizers.Adam):
         self.bias_correction = bool(bias_correction)
         self.no_decay_patterns = tuple(no_decay_patterns)
         self.lr_multipliers = dict(lr_multipliers or {})
+        self.sensitivity_paths = tuple(sensitivity_paths)
+        self.sensitivity_betas = tuple(float(b) for b in sensitivity_betas)
 
     def build(self, var_list) -> None:
         if self.built:
@@ -94,6 +101,16 @@ class ElectraAdamW(keras.optimizers.Adam):
             decays = self.weight_decay_rate > 0 and not (pattern and pattern.search(var.path))
             self._decays.append(decays)
             self._scales.append(float(self.lr_multipliers.get(var.path, 1.0)))
+        wanted = set(self.sensitivity_paths)
+        self._sensitivity = {
+            i: (self.add_variable_from_reference(var, "sensitivity"),
+                self.add_variable_from_reference(var, "uncertainty"))
+            for i, var in enumerate(var_list) if var.path in wanted
+        }
+
+    def sensitivity(self, variable) -> tuple:
+        """(Ī, Ū) of a variable listed in `sensitivity_paths`."""
+        return self._sensitivity[self._get_variable_index(variable)]
 
     def update_step(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)
@@ -114,6 +131,12 @@ class ElectraAdamW(keras.optimizers.Adam):
         if self._decays[index]:
             update = update + self.weight_decay_rate * variable
         self.assign_sub(variable, lr * update)
+        if index in self._sensitivity:
+            average, uncertainty = self._sensitivity[index]
+            beta1, beta2 = self.sensitivity_betas
+            current = ops.abs(variable * gradient)
+            self.assign(average, beta1 * average + (1 - beta1) * current)
+            self.assign(uncertainty, beta2 * uncertainty + (1 - beta2) * ops.abs(current - average))
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -122,6 +145,8 @@ class ElectraAdamW(keras.optimizers.Adam):
             bias_correction=self.bias_correction,
             no_decay_patterns=list(self.no_decay_patterns),
             lr_multipliers=self.lr_multipliers,
+            sensitivity_paths=list(self.sensitivity_paths),
+            sensitivity_betas=list(self.sensitivity_betas),
         )
         for key in ("amsgrad", "weight_decay"):
             config.pop(key, None)
@@ -170,6 +195,7 @@ def create_optimizer(
     bias_correction: bool = False,
     clip_norm: float | None = 1.0,
     lr_multipliers: dict[str, float] | None = None,
+    **kwargs,
 ) -> ElectraAdamW:
     """The paper's optimiser with its warm-up × linear-decay schedule."""
     schedule = WarmupLinearDecay(learning_rate, total_steps, warmup_steps)
@@ -180,4 +206,5 @@ def create_optimizer(
         bias_correction=bias_correction,
         global_clipnorm=clip_norm,
         lr_multipliers=lr_multipliers,
+        **kwargs,
     )

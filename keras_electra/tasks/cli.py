@@ -83,10 +83,11 @@ def register(subparsers) -> None:
     opt.add_argument("--label-smoothing", type=float, default=0.0, metavar="X")
     opt.add_argument("--fgm-epsilon", type=float, default=0.0, metavar="X",
                      help="FGM adversarial training on the word embeddings with this epsilon (e.g. 1.0)")
-    opt.add_argument("--peft", choices=("none", "lora", "adapter", "bitfit"), default="none",
+    opt.add_argument("--peft", choices=("none", "lora", "adalora", "adapter", "prefix", "bitfit"), default="none",
                      help="parameter-efficient fine-tuning")
     opt.add_argument("--lora-rank", type=int, default=8, metavar="R")
     opt.add_argument("--adapter-size", type=int, default=64, metavar="N", help="bottleneck size for --peft adapter")
+    _add_peft_options(opt)
     opt.add_argument("--freeze-layers", type=int, default=0, metavar="K", help="freeze embeddings + bottom K blocks")
     opt.add_argument("--jit", choices=JIT_CHOICES, default="auto",
                      help="XLA-compile the train step (auto: on GPU/TPU, off on CPU where it is slower)")
@@ -190,7 +191,7 @@ def _finetune(args) -> int:
         protocol=args.protocol, double_unordered=args.double_unordered,
         adam_bias_correction=args.adam_bias_correction, default_initializer=args.default_initializer,
         fgm_epsilon=args.fgm_epsilon, peft=args.peft, lora_rank=args.lora_rank,
-        adapter_size=args.adapter_size, freeze_layers=args.freeze_layers,
+        adapter_size=args.adapter_size, freeze_layers=args.freeze_layers, **_peft_options(args),
         head=args.head, jit_compile=args.jit, train_split=args.train_split, dev_split=args.dev_split,
         test_split=args.test_split, evaluate_test=args.evaluate_test, task_options=_task_options(args),
         text_columns=args.text_columns, label_column=args.label_column, labels=args.labels,
@@ -265,3 +266,36 @@ def _predict(args) -> int:
             print("" if result is None else format_prediction(result))
     return 0
 
+
+# --peft adalora / prefix: defaults are Hugging Face peft's AdaLoraConfig (Zhang et al. 2023) and Li & Liang (2021).
+ADALORA_OPTIONS = (  # (flag, field, type, default, help)
+    ("--adalora-init-rank", "init_rank", int, 12, "initial rank of every P·Λ·Q update"),
+    ("--adalora-target-rank", "target_rank", int, 8, "average rank left after the budget schedule"),
+    ("--adalora-tinit", "tinit", int, 0, "warm-up steps at the initial budget"),
+    ("--adalora-tfinal", "tfinal", int, 0, "final steps at the target budget with the ranks fixed"),
+    ("--adalora-delta-t", "delta_t", int, 1, "reallocate the ranks every N steps"),
+    ("--adalora-beta1", "beta1", float, 0.85, "EMA of the sensitivity"),
+    ("--adalora-beta2", "beta2", float, 0.85, "EMA of the sensitivity's uncertainty"),
+    ("--adalora-orth-reg", "orth_reg_weight", float, 0.5, "weight of the orthogonality regulariser on P and Q"),
+    ("--adalora-alpha", "alpha", float, 8.0, "the update is scaled by alpha / init rank"),
+)
+PREFIX_OPTIONS = (
+    ("--prefix-length", "length", int, 20, "virtual tokens (key/value prefixes) per layer"),
+    ("--prefix-hidden", "hidden", int, 512, "hidden units of the reparameterisation MLP"),
+)
+
+
+def _add_peft_options(group) -> None:
+    for flag, _, kind, default, text in ADALORA_OPTIONS:
+        group.add_argument(flag, type=kind, default=default, metavar="N" if kind is int else "X",
+                           help=f"--peft adalora: {text} (default {default})")
+    for flag, _, kind, default, text in PREFIX_OPTIONS:
+        group.add_argument(flag, type=kind, default=default, metavar="N",
+                           help=f"--peft prefix: {text} (default {default})")
+
+
+def _peft_options(args) -> dict:
+    def values(table):
+        return {field: getattr(args, flag[2:].replace("-", "_")) for flag, field, *_ in table}
+
+    return {"adalora_options": values(ADALORA_OPTIONS), "prefix_options": values(PREFIX_OPTIONS)}

@@ -47,7 +47,15 @@ from keras_electra.errors import DataError, ElectraError, TrainingError
 from keras_electra.models.backbone import ElectraBackbone
 from keras_electra.pretraining.optimization import create_optimizer, layerwise_lr_multipliers
 from keras_electra.tasks.base import MODEL_FILE, ElectraTask, load_pretrained_backbone, random_backbone
-from keras_electra.tasks.peft import apply_peft, has_lora, merge_lora, trainable_summary
+from keras_electra.tasks.peft import (
+    AdaLoraOptions,
+    PrefixOptions,
+    apply_peft,
+    model_for_saving,
+    peft_callbacks,
+    peft_optimizer_options,
+    trainable_summary,
+)
 from keras_electra.tasks.registry import (
     TableSource,
     TaskSpec,
@@ -111,6 +119,8 @@ class FinetuneConfig:
     adapter_size: int = 64
     lora_alpha: float | None = None
     freeze_layers: int = 0
+    adalora_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # AdaLoraOptions fields
+    prefix_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # PrefixOptions fields
     head: str = "electra"
     jit_compile: bool | str = "auto"  # "auto": XLA on GPU/TPU only
     train_split: str | None = None
@@ -433,7 +443,8 @@ def build_task_model(config: FinetuneConfig, spec: TaskSpec, labels: list[str] |
                "label_smoothing": config.label_smoothing}
     model = spec.runner.build_model(backbone, tokenizer, seq_length, labels, options)
     model.adversarial_epsilon = float(config.fgm_epsilon)
-    apply_peft(model, config.peft, config.freeze_layers, config.lora_rank, config.lora_alpha, config.adapter_size)
+    apply_peft(model, config.peft, config.freeze_layers, config.lora_rank, config.lora_alpha, config.adapter_size,
+               AdaLoraOptions(**config.adalora_options), PrefixOptions(**config.prefix_options))
     return model, tokenizer
 
 
@@ -454,7 +465,7 @@ def train_one_seed(config: FinetuneConfig, spec: TaskSpec, data: TaskData, hp: d
     optimizer = create_optimizer(
         hp["learning_rate"], total_steps, warmup_steps,
         weight_decay_rate=hp["weight_decay"], epsilon=hp["adam_epsilon"], clip_norm=hp["clip_norm"],
-        bias_correction=hp["adam_bias_correction"], lr_multipliers=multipliers,
+        bias_correction=hp["adam_bias_correction"], lr_multipliers=multipliers, **peft_optimizer_options(model),
     )
     model.compile(optimizer=optimizer, jit_compile=resolve_jit_compile(config.jit_compile),
                   **runner.compile_args(model, {"label_smoothing": config.label_smoothing}))
@@ -462,7 +473,7 @@ def train_one_seed(config: FinetuneConfig, spec: TaskSpec, data: TaskData, hp: d
     dev_eval = DevEvaluation(spec, data.dev, eval_batch, spec.metric, hp["early_stopping_patience"],
                              keep_best=hp["protocol"] == "best-dev")
     steps = StepLosses()
-    callbacks = [dev_eval, steps, ScalarLogger(log_dir)]
+    callbacks = [dev_eval, steps, ScalarLogger(log_dir), *peft_callbacks(model, total_steps)]
     start = time.perf_counter()
     history = model.fit(train_ds, epochs=hp["epochs"], callbacks=callbacks, verbose=config.verbose, shuffle=False)
     seconds = time.perf_counter() - start
@@ -507,8 +518,8 @@ def save_task_model(model: ElectraTask, tokenizer: ElectraTokenizer, directory: 
                     extra: dict | None = None) -> None:
     """`model.keras` + tokenizer files + `task.json`, each written atomically."""
     directory.mkdir(parents=True, exist_ok=True)
-    # A clean copy: no optimizer state in the file (3x smaller), LoRA factors merged.
-    model = merge_lora(model) if has_lora(model) else copy_model(model)
+    # A clean copy: no optimizer state in the file (3x smaller), (Ada)LoRA factors merged, prefixes folded.
+    model = model_for_saving(model) or copy_model(model)
     with atomic_file(directory / MODEL_FILE) as tmp:
         target = tmp.with_name(tmp.name + ".keras")  # Keras insists on the suffix
         try:
