@@ -157,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", metavar="DIR", help="a fine-tuned classifier directory (default: a random "
                         "ELECTRA-Small at --seq-length); the reference then holds its weights")
     parser.add_argument("--seq-length", type=int, default=128, help="random model only (--model: its own)")
+    parser.add_argument("--exports", metavar="DIR", help="with --model: time the files scripts/export_table.py "
+                        "wrote for it (DIR/saved_model, DIR/model-*.tflite, DIR/model.onnx) instead of exporting")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--runs", type=int, default=30, help="timed runs at batch 1 (batch 32: a third)")
@@ -203,12 +205,22 @@ def _run(args, model, config, inputs, calibration, tmp: Path) -> int:
     from keras_electra.export.saved_model import export_saved_model
     from keras_electra.export.tflite import export_tflite, load_interpreter
 
-    saved = export_saved_model(model, tmp / "serving" / "small")
-    files = {"tflite float32": export_tflite(saved, tmp / "f32.tflite"),
-             "tflite float16": export_tflite(saved, tmp / "f16.tflite", "float16"),
-             "tflite dynamic int8": export_tflite(saved, tmp / "dyn.tflite", "dynamic"),
-             "tflite int8": export_tflite(saved, tmp / "int8.tflite", "int8", calibration_inputs=calibration),
-             "onnx": export_onnx(saved, tmp / "model.onnx")}
+    if args.exports:  # the files of scripts/export_table.py for this model (same `keras-electra export`)
+        from keras_electra.export.saved_model import resolve_saved_model_dir
+
+        found = Path(args.exports)
+        saved = resolve_saved_model_dir(found / "saved_model")
+        files = {name: found / file for name, file in (
+            ("tflite float32", "model-float32.tflite"), ("tflite float16", "model-float16.tflite"),
+            ("tflite dynamic int8", "model-dynamic.tflite"), ("tflite int8", "model-int8.tflite"),
+            ("onnx", "model.onnx"))}
+    else:
+        saved = export_saved_model(model, tmp / "serving" / "small")
+        files = {"tflite float32": export_tflite(saved, tmp / "f32.tflite"),
+                 "tflite float16": export_tflite(saved, tmp / "f16.tflite", "float16"),
+                 "tflite dynamic int8": export_tflite(saved, tmp / "dyn.tflite", "dynamic"),
+                 "tflite int8": export_tflite(saved, tmp / "int8.tflite", "int8", calibration_inputs=calibration),
+                 "onnx": export_onnx(saved, tmp / "model.onnx")}
     sizes = {name: path.stat().st_size for name, path in files.items()}
 
     loaded = tf.saved_model.load(str(saved))

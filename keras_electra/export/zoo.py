@@ -11,7 +11,7 @@ from the file alone:
 names its `discriminator/` and `generator/` and the held-out metrics of its run.
 
     python -m keras_electra.export.zoo saved_models/minilm-sst2            # recompute, compare
-    python -m keras_electra.export.zoo saved_models/minilm-sst2 --update   # write the slice score
+    python -m keras_electra.export.zoo saved_models/minilm-sst2 --update   # write slice score, size, latency
 """
 
 from __future__ import annotations
@@ -76,6 +76,26 @@ def slice_score(directory: str | Path, data_root: Path | None = None) -> dict[st
     return {"rows": len(examples), "accuracy": correct / len(examples)}
 
 
+def latency_ms(directory: str | Path, runs: int = 20, threads: int = 1) -> float:
+    """Median time of one `predict` of one dev sentence (batch 1, `threads` threads), after a warm-up."""
+    import statistics
+    import time
+
+    from keras_electra.export.predictor import Predictor
+
+    directory = Path(directory)
+    card = read_card(directory)
+    predictor = Predictor.load(directory / card["file"], num_threads=threads)
+    text = [slice_examples(card)[0].text_a]
+    predictor.predict(text)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        predictor.predict(text)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m keras_electra.export.zoo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -92,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
         card["slice"].update(score)
         card["bytes"] = size
+        card["latency_ms_batch1_1thread"] = round(latency_ms(args.directory), 1)
         write_json(args.directory / CARD, card)
     return 0
 
