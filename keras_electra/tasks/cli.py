@@ -125,9 +125,11 @@ def register(subparsers) -> None:
 
     # ------------------------------------------------------------------ evaluate
     e = subparsers.add_parser("evaluate", help="score a fine-tuned model on a task's data",
-                              description="Score a fine-tuned model directory on one split of a task's data.")
-    e.add_argument("--model", required=True, metavar="DIR",
-                   help="a directory written by `finetune`, or a fine-tuned Hugging Face ELECTRA task checkpoint")
+                              description="Score a fine-tuned model, or an export of it, on one split of a task's "
+                              "data.")
+    e.add_argument("--model", required=True, metavar="PATH",
+                   help="a directory written by `finetune`, a fine-tuned Hugging Face ELECTRA task checkpoint, or "
+                        "an export (SavedModel directory, token-ids .tflite, .onnx)")
     e.add_argument("--task", metavar="NAME",
                    help="default: the task the model was trained on (required for a Hugging Face checkpoint)")
     e.add_argument("--data", required=True, metavar="PATH", help="a data directory or file, or tfds:NAME[/CONFIG]")

@@ -768,11 +768,16 @@ def _task_from_checkpoint(checkpoint, task: str | None) -> ElectraTask:
 def evaluate(model_dir: str | Path, task: str | None, data: str, split: str = "dev",
              max_examples: int | None = None, batch_size: int = 32, seed: int = 0,
              table: TableSource | None = None, tfds_data_dir: str | None = None) -> dict[str, Any]:
-    """Scores of a fine-tuned model on one split of a task's data (`data` may be "tfds:NAME")."""
-    model, info = load_task(model_dir, task)
+    """Scores of a fine-tuned model on one split of a task's data (`data` may be "tfds:NAME").
+
+    `model_dir` may also be an export (a SavedModel, `.tflite` or `.onnx` written by
+    `keras-electra export`): the same runner scores it through `keras_electra.export.predictor`.
+    """
+    exported = _load_exported(model_dir)
+    model, info = exported if exported is not None else load_task(model_dir, task)
     spec = get_task(task or info.get("task", ""))
     if spec.dataset is None:  # the training columns, unless the user gives others
-        recorded = TableSource.recorded(model_dir) or TableSource()
+        recorded = TableSource.recorded(info.get("source") or model_dir) or TableSource()
         table = recorded if table is None else dataclasses.replace(
             table, text_columns=table.text_columns or recorded.text_columns,
             label_column=table.label_column or recorded.label_column)
@@ -786,6 +791,23 @@ def evaluate(model_dir: str | Path, task: str | None, data: str, split: str = "d
     scores = _flat(runner.score(spec.name, examples, predictions, model))
     return {"task": spec.name, "split": split, "metric": spec.metric, "scores": scores,
             "num_examples": len(examples), "data_files": [str(f) for f in files], "model": str(model_dir)}
+
+
+def _load_exported(path: str | Path) -> tuple[Any, dict[str, Any]] | None:
+    """(a model view the runners score, {"task", "source"}) for an exported model, else None."""
+    path = Path(path)
+    is_file = path.is_file() and path.suffix.lower() in (".tflite", ".onnx")
+    if not is_file:
+        from keras_electra.export.onnx import is_saved_model
+
+        if not (path.is_dir() and not (path / MODEL_FILE).exists() and is_saved_model(path)):
+            return None
+    from keras_electra.export.predictor import Predictor, _ModelView
+
+    predictor = Predictor.load(path)
+    if predictor.backend.takes_text:
+        raise ElectraError(f"{path} takes raw text (a string-in TFLite model); evaluate its token-ids export")
+    return _ModelView(predictor), {"task": predictor.info.task or "", "source": predictor.info.source}
 
 
 def model_presets() -> list[str]:

@@ -56,3 +56,19 @@ def test_errors_are_one_line(sst2_dir, tmp_path, capsys, args, message):
     err = capsys.readouterr().err.strip()
     assert err.startswith("keras-electra export: error:") and message in err and "\n" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_evaluate_scores_every_export_like_the_keras_model(sst2_dir, clf_saved_model, clf_tflite, clf_onnx, conll_dir,
+                                                           ner_tflite, capsys):
+    """`keras-electra evaluate --model EXPORT`: the task runner scores a SavedModel, .tflite or .onnx."""
+    from tests.export.conftest import CONLL, SST2
+
+    def scores(model, data) -> dict:
+        assert main(["evaluate", "--model", str(model), "--data", str(data), "--max-examples", "96", "--json"]) == 0
+        return json.loads(capsys.readouterr().out)["scores"]
+
+    reference = scores(sst2_dir, SST2)
+    for export in (clf_saved_model.parent, clf_tflite("none"), clf_onnx):
+        assert scores(export, SST2)["accuracy"] == pytest.approx(reference["accuracy"])
+    ner = scores(conll_dir, CONLL)
+    assert scores(ner_tflite("none"), CONLL)["f1"] == pytest.approx(ner["f1"], abs=1e-6)
