@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: quickstart test test-slow lint install clean minilm
+.PHONY: quickstart test test-jax test-slow lint install clean minilm
 
 $(STAMP): setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ quickstart: $(STAMP) minilm
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The tests marked backend_sensitive, on Keras' JAX backend (TensorFlow-only ones are skipped with the reason).
+test-jax: $(STAMP)
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q -m "backend_sensitive and not slow"
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow

@@ -23,6 +23,24 @@ def pytest_configure(config):
         raise pytest.UsageError(f"shared data not found at {SHARED_DATA}; set KERAS_ELECTRA_SHARED_DATA")
 
 
+def keras_backend() -> str:
+    """The Keras backend of this process (KERAS_BACKEND, else keras.json, else tensorflow)."""
+    import keras
+
+    return keras.backend.backend()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under another backend than TensorFlow (`KERAS_BACKEND=jax pytest -m backend_sensitive`), skip the
+    tests marked `tensorflow_only` with one line saying why, instead of failing inside TensorFlow code."""
+    if not any("tensorflow_only" in item.keywords for item in items) or keras_backend() == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason=f"needs Keras' TensorFlow backend (this run: {keras_backend()})")
+    for item in items:
+        if "tensorflow_only" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     return SHARED_DATA

@@ -112,6 +112,17 @@ class ElectraAdamW(keras.optimizers.Adam):
         """(Ī, Ū) of a variable listed in `sensitivity_paths`."""
         return self._sensitivity[self._get_variable_index(variable)]
 
+    def apply(self, grads, trainable_variables=None):
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            # An embedding lookup's gradient is IndexedSlices with one row per occurrence of a token, and
+            # keras.ops squares those rows before they are summed: the clipping norm and Adam's v got Σg²
+            # instead of (Σg)² for a token seen twice in a batch. Dense gradients, as JAX's and as the
+            # official code's on TPU (one-hot embeddings), make both exact; the update was dense already.
+            grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+        return super().apply(grads, trainable_variables)
+
     def update_step(self, gradient, variable, learning_rate):
         index = self._get_variable_index(variable)
         scale = self._scales[index]

@@ -14,12 +14,11 @@ from typing import Any, ClassVar
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from keras_electra.config import ElectraConfig
 from keras_electra.data.tokenizer import VOCAB_FILE, ElectraTokenizer
-from keras_electra.errors import CheckpointError
+from keras_electra.errors import CheckpointError, ElectraError
 from keras_electra.layers.initializers import activation, default_initializer, truncated_normal
 from keras_electra.layers.random import Dropout
 from keras_electra.models.backbone import ElectraBackbone
@@ -331,14 +330,23 @@ class ElectraTask(keras.Model):
         return super().predict(x, *args, **kwargs)
 
     # ------------------------------------------------------------ FGM train step
-    def train_step(self, data):
+    def train_step(self, *args):
+        """Keras' own step (any backend) unless FGM is on. The TensorFlow trainer calls
+        `train_step(data)`, the JAX one the stateless `train_step(state, data)`."""
         if not self.adversarial_epsilon:
-            return super().train_step(data)
-        return self._fgm_train_step(data)
+            return super().train_step(*args)
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            return self._fgm_train_step(*args)
+        if backend == "jax":
+            return self._jax_fgm_train_step(*args)
+        raise ElectraError(f"--adversarial-epsilon (FGM) needs the TensorFlow or JAX backend, not {backend}")
 
     def _fgm_train_step(self, data):
         """FGM (Miyato et al. 2017): perturb the word embeddings by ε·g/‖g‖, add the gradients
         of a second forward/backward pass on the perturbed embeddings, then restore them."""
+        import tensorflow as tf
+
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         embeddings = self.backbone.embeddings.word_embeddings
         variables = list(self.trainable_variables)
@@ -369,13 +377,64 @@ class ElectraTask(keras.Model):
         self._loss_tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
+    def _jax_fgm_train_step(self, state, data):
+        """FGM in the JAX trainer's stateless step: the same two passes as `_fgm_train_step`.
+
+        The perturbation enters as an extra argument δ added to the word embeddings, so
+        ∂loss/∂δ at δ = 0 is the embedding gradient whether or not the embeddings train
+        (PEFT freezes them). The second pass sees the RNG state the first one left, as on TensorFlow."""
+        import jax
+        import jax.numpy as jnp
+
+        trainable, non_trainable, optimizer_variables, metrics_variables = state
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        embeddings = self.backbone.embeddings.word_embeddings
+        slot = _variable_slot(embeddings, self.trainable_variables, self.non_trainable_variables)
+
+        def perturbed(trainable, non_trainable, delta):
+            lists = [list(trainable), list(non_trainable)]
+            which, index = slot
+            lists[which][index] = lists[which][index] + delta.astype(lists[which][index].dtype)
+            return lists
+
+        def loss_fn(trainable, delta, non_trainable):
+            t, n = perturbed(trainable, non_trainable, delta)
+            return self.compute_loss_and_updates(t, n, metrics_variables, x, y, sample_weight, training=True,
+                                                 optimizer_variables=optimizer_variables)
+
+        grad_fn = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)
+        zero = jnp.zeros(embeddings.shape, "float32")
+        (_, aux), (grads, emb_grad) = grad_fn(trainable, zero, non_trainable)
+        loss, y_pred, non_trainable, new_metrics = aux
+        norm = jnp.linalg.norm(emb_grad)
+        delta = jnp.where(norm > 0.0, self.adversarial_epsilon * emb_grad / (norm + 1e-12), 0.0)
+        (_, adv_aux), (adv_grads, _) = grad_fn(trainable, delta, non_trainable)
+        non_trainable = list(adv_aux[2])
+        if slot[0] == 1:  # the perturbed table came back as a non-trainable state: put the original back
+            non_trainable[slot[1]] = state[1][slot[1]]
+        grads = jax.tree_util.tree_map(jnp.add, grads, adv_grads)
+        trainable, optimizer_variables = self.optimizer.stateless_apply(optimizer_variables, grads, trainable)
+        logs, metrics_variables = self._update_metrics_variables(new_metrics, loss, x, y, y_pred, sample_weight)
+        return logs, (trainable, non_trainable, optimizer_variables, metrics_variables)
+
+
+def _variable_slot(variable, trainable: list, non_trainable: list) -> tuple[int, int]:
+    """(0, i) if `variable` is trainable_variables[i], (1, i) if non_trainable_variables[i]."""
+    for which, group in enumerate((trainable, non_trainable)):
+        for index, candidate in enumerate(group):
+            if candidate is variable:
+                return which, index
+    raise ElectraError(f"FGM: {variable.path} is not among the model's variables")
+
 
 def _is_raw_text(x) -> bool:
     """Strings (a str, a list/array/tensor of them, or a tuple of such segments) rather than model inputs."""
     if isinstance(x, str | bytes):
         return True
-    if isinstance(x, tf.Tensor | tf.RaggedTensor):
-        return x.dtype == tf.string
+    if type(x).__module__.startswith("tensorflow"):  # a tf.Tensor / RaggedTensor: TensorFlow is already loaded
+        import tensorflow as tf
+
+        return isinstance(x, tf.Tensor | tf.RaggedTensor) and x.dtype == tf.string
     if isinstance(x, np.ndarray):
         return x.dtype.kind in "US" or (x.dtype == object and x.size > 0 and isinstance(x.flat[0], str | bytes))
     if isinstance(x, list | tuple) and x:
@@ -386,6 +445,8 @@ def _is_raw_text(x) -> bool:
 def _text_tensors(x):
     """Raw text → what the preprocessors take: a string tensor [B], or a tuple of segments. A single
     example (a str, or a tuple with a str segment) becomes a batch of one."""
+    import tensorflow as tf  # the preprocessors are TensorFlow graphs (tensorflow-text)
+
     if isinstance(x, tuple):
         if any(isinstance(seg, str | bytes) for seg in x):
             x = tuple([seg] for seg in x)

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_electra.errors import DataError
 from keras_electra.models.backbone import ElectraBackbone
@@ -81,13 +80,17 @@ class ElectraClassifier(ClassificationHeadMixin, ElectraTask):
 # ------------------------------------------------------------------------ runners
 def _inputs(examples: Sequence):
     """The preprocessor's `x`: texts [N], or a pair of them."""
+    import tensorflow as tf
+
     a = tf.constant([e.text_a for e in examples], tf.string, shape=[len(examples)])
     if any(e.text_b is not None for e in examples):
         return a, tf.constant([e.text_b or "" for e in examples], tf.string, shape=[len(examples)])
     return a
 
 
-def _predict_dataset(model, examples: Sequence, batch_size: int) -> tf.data.Dataset:
+def _predict_dataset(model, examples: Sequence, batch_size: int):
+    import tensorflow as tf
+
     ds = tf.data.Dataset.from_tensor_slices((_inputs(examples),)).batch(batch_size)
     return ds.map(model.preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
 
@@ -126,6 +129,8 @@ class ClassificationRunner(TaskRunner):
         return np.array([labels.encode(e.label, f"{where}: example {e.guid}") for e in examples], np.int32)
 
     def train_dataset(self, model, examples, batch_size, seed, shuffle=True):
+        import tensorflow as tf
+
         y = self.label_ids(examples, model, "training data")
         ds = tf.data.Dataset.from_tensor_slices((_inputs(examples), y))
         ds = maybe_shuffle(ds, len(examples), seed, shuffle)

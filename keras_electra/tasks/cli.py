@@ -23,7 +23,9 @@ def register(subparsers) -> None:
         "warm-up + linear decay, AdamW eps 1e-6 without weight decay or bias correction, batch 32, a fixed "
         "number of epochs and the last checkpoint (--seeds: the median over seeds, as the paper reports). "
         "Every deviation from the official code is an option below whose default is the official value, "
-        "except the layer-wise decay's off-by-one (--legacy-layerwise-decay) and the NER head (--tagging-head).",
+        "except the layer-wise decay's off-by-one (--legacy-layerwise-decay) and the NER head (--tagging-head). "
+        "Runs on Keras' TensorFlow (default) or JAX backend (KERAS_BACKEND=jax); either way TensorFlow must be "
+        "installed: the data pipeline is tf.data with tensorflow-text, and prediction and export need it.",
     )
     p.add_argument("--task", metavar="NAME", help=f"task name ({task_help}); default with --tfds: from its name")
     source = p.add_mutually_exclusive_group(required=True)
@@ -82,7 +84,8 @@ def register(subparsers) -> None:
                      "glorot_uniform (official, default) or truncated normal(0.02) like Hugging Face")
     opt.add_argument("--label-smoothing", type=float, default=0.0, metavar="X")
     opt.add_argument("--fgm-epsilon", type=float, default=0.0, metavar="X",
-                     help="FGM adversarial training on the word embeddings with this epsilon (e.g. 1.0)")
+                     help="FGM adversarial training on the word embeddings with this epsilon (e.g. 1.0); "
+                     "TensorFlow and JAX backends")
     opt.add_argument("--peft", choices=("none", "lora", "adalora", "adapter", "prefix", "bitfit"), default="none",
                      help="parameter-efficient fine-tuning")
     opt.add_argument("--lora-rank", type=int, default=8, metavar="R")
@@ -90,7 +93,8 @@ def register(subparsers) -> None:
     _add_peft_options(opt)
     opt.add_argument("--freeze-layers", type=int, default=0, metavar="K", help="freeze embeddings + bottom K blocks")
     opt.add_argument("--jit", choices=JIT_CHOICES, default="auto",
-                     help="XLA-compile the train step (auto: on GPU/TPU, off on CPU where it is slower)")
+                     help="XLA-compile the train step (auto: on GPU/TPU, off on CPU where it is slower; "
+                     "always on under KERAS_BACKEND=jax, where off means op-by-op eager execution)")
     opt.add_argument("--no-jit", dest="jit", action="store_const", const="off", help="same as --jit off")
     data = p.add_argument_group("data")
     data.add_argument("--max-train-examples", type=int, metavar="N", help="train on N examples (sampled with --seed)")

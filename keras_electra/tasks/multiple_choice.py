@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from keras_electra.errors import DataError
@@ -97,6 +96,8 @@ class ElectraMultipleChoice(ElectraTask):
 
 # ------------------------------------------------------------------------ runner
 def _inputs(examples, num_choices: int):
+    import tensorflow as tf
+
     choices = []
     for e in examples:
         if len(e.choices) > num_choices:
@@ -142,6 +143,8 @@ class MultipleChoiceRunner(TaskRunner):
         return np.array([int(e.label) for e in examples], np.int32)
 
     def train_dataset(self, model, examples, batch_size, seed, shuffle=True):
+        import tensorflow as tf
+
         ds = tf.data.Dataset.from_tensor_slices((_inputs(examples, model.num_choices),
                                                  self.labels(examples, "training data")))
         if shuffle:
@@ -150,6 +153,8 @@ class MultipleChoiceRunner(TaskRunner):
         return ds.map(model.preprocessor, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
     def predict(self, model, examples, batch_size):
+        import tensorflow as tf
+
         ds = tf.data.Dataset.from_tensor_slices((_inputs(examples, model.num_choices),)).batch(batch_size)
         logits = model.predict(ds.map(model.preprocessor, num_parallel_calls=AUTOTUNE), verbose=0)
         return {"scores": softmax(logits)}

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from keras_electra.errors import DataError, ElectraError
@@ -248,6 +247,7 @@ def electra_training_batch(preprocessor):
     """A `tf.data` map for the "electra" head: raw ((questions, contexts), (answer starts, ends))
     → (model inputs + `start_positions` (the gold start the end logits are conditioned on),
     [N, 3] labels: start, end, is_impossible of the example, as the official features)."""
+    import tensorflow as tf
 
     def encode(x, y):
         packed = preprocessor.encode(x[0], x[1], y[0], y[1])
@@ -263,6 +263,8 @@ def electra_training_batch(preprocessor):
 def encode_windows(preprocessor, questions, contexts, batch_size: int = 32, answer_starts=None,
                    answer_ends=None) -> dict[str, np.ndarray]:
     """Every window of every example, as numpy (model inputs + alignment), in example order."""
+    import tensorflow as tf
+
     inputs = (tf.constant(questions, tf.string, shape=[len(questions)]),
               tf.constant(contexts, tf.string, shape=[len(contexts)]))
     if answer_starts is not None:
@@ -474,6 +476,8 @@ class QuestionAnsweringRunner(TaskRunner):
 
     @staticmethod
     def _lengths(preprocessor, examples) -> tuple[np.ndarray, np.ndarray]:
+        import tensorflow as tf
+
         tok = preprocessor.tokenizer
         q = tf.data.Dataset.from_tensor_slices([e.question for e in examples]).batch(256)
         c = tf.data.Dataset.from_tensor_slices([e.context for e in examples]).batch(256)
@@ -490,6 +494,8 @@ class QuestionAnsweringRunner(TaskRunner):
         return int(np.sum(1 + (np.maximum(c_len - window, 0) + step - 1) // step))
 
     def train_dataset(self, model, examples, batch_size, seed, shuffle=True):
+        import tensorflow as tf
+
         spans = np.array([_answer_span(e) for e in examples], np.int32).reshape(-1, 2)
         inputs = ((tf.constant([e.question for e in examples]), tf.constant([e.context for e in examples])),
                   (tf.constant(spans[:, 0]), tf.constant(spans[:, 1])))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from keras_electra.data.readers.examples import mark_entities
@@ -125,9 +124,13 @@ class RelationRunner(TaskRunner):
         return np.array([labels.encode(e.label, f"{where}: example {e.guid}") for e in examples], np.int32)
 
     def _texts(self, model, examples):
+        import tensorflow as tf
+
         return tf.constant(marked_texts(examples, model.preprocessor.markers), tf.string, shape=[len(examples)])
 
     def train_dataset(self, model, examples, batch_size, seed, shuffle=True):
+        import tensorflow as tf
+
         ds = tf.data.Dataset.from_tensor_slices((self._texts(model, examples),
                                                  self.label_ids(examples, model, "training data")))
         if shuffle:
@@ -136,6 +139,8 @@ class RelationRunner(TaskRunner):
         return ds.map(model.preprocessor, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
     def predict(self, model, examples, batch_size):
+        import tensorflow as tf
+
         ds = tf.data.Dataset.from_tensor_slices((self._texts(model, examples),)).batch(batch_size)
         return {"scores": softmax(model.predict(ds.map(model.preprocessor, num_parallel_calls=AUTOTUNE), verbose=0))}
 

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_electra.errors import DataError
 from keras_electra.layers.random import Dropout
@@ -146,6 +145,8 @@ def entities_from_tags(tags: Sequence[str]) -> list[tuple[str, int, int]]:
 
 def decode_text(model: ElectraTokenClassifier, texts: Sequence[str]) -> list[dict]:
     """Entities in raw text: words are the tokenizer's basic tokens; spans are character offsets."""
+    import tensorflow as tf
+
     packed = model.preprocessor.encode_text(tf.constant(list(texts), tf.string))
     scores = softmax(model.predict({k: packed[k].numpy() for k in MODEL_KEYS}, verbose=0))
     word_ids = packed["word_ids"].numpy()
@@ -173,7 +174,9 @@ def decode_text(model: ElectraTokenClassifier, texts: Sequence[str]) -> list[dic
 
 
 # ------------------------------------------------------------------------ runner
-def _ragged_words(examples: Sequence) -> tf.RaggedTensor:
+def _ragged_words(examples: Sequence):  # -> tf.RaggedTensor
+    import tensorflow as tf
+
     return tf.ragged.constant([list(e.words) for e in examples], dtype=tf.string, ragged_rank=1)
 
 
@@ -215,6 +218,8 @@ class TokenClassificationRunner(TaskRunner):
                 tags.encode(tag, f"{where}: example {e.guid}")
 
     def tag_ids(self, examples, model, where):
+        import tensorflow as tf
+
         tags = LabelMap(model.label_names, "tags")
         rows = []
         for e in examples:
@@ -224,6 +229,8 @@ class TokenClassificationRunner(TaskRunner):
         return tf.ragged.constant(rows, dtype=tf.int32, ragged_rank=1)
 
     def train_dataset(self, model, examples, batch_size, seed, shuffle=True):
+        import tensorflow as tf
+
         words, tags = _ragged_words(examples), self.tag_ids(examples, model, "training data")
         ds = tf.data.Dataset.from_tensor_slices((words, tags))
         if shuffle:
@@ -233,6 +240,8 @@ class TokenClassificationRunner(TaskRunner):
 
     def encode(self, model, examples, batch_size):
         """Model inputs and word ids of every example, as numpy (the alignment used to decode)."""
+        import tensorflow as tf
+
         ds = tf.data.Dataset.from_tensor_slices(_ragged_words(examples)).ragged_batch(batch_size)
         ds = ds.map(model.preprocessor.encode_words, num_parallel_calls=AUTOTUNE)
         parts = list(ds.as_numpy_iterator())

@@ -13,6 +13,7 @@ from keras_electra.pretraining.optimization import create_optimizer
 from keras_electra.tasks.base import MaskedSparseCrossentropy
 from keras_electra.tasks.finetune import average_predictions
 from keras_electra.tasks.registry import get_task
+from keras_electra.utils.devices import resolve_jit_compile
 from tests.conftest import SHARED_DATA
 from tests.tasks.conftest import tiny_backbone
 
@@ -38,7 +39,7 @@ def _batches_and_model(task: str, tokenizer, batch_size: int = 16, num_batches: 
                                     {"max_query_length": 32})
     spec.runner.check(examples, model, "training data")
     dataset = spec.runner.train_dataset(model, examples, batch_size, seed=0, shuffle=False)
-    return spec, model, list(dataset.take(num_batches))
+    return spec, model, list(dataset.take(num_batches).as_numpy_iterator())  # numpy: any backend takes it
 
 
 def _loss(model, loss_fn, batches) -> float:
@@ -56,7 +57,7 @@ def test_task_trains_on_real_data(task, en_tokenizer, zh_tokenizer):
     # 16 steps at 5e-3 without warm-up: bias-corrected Adam is stable there. The official Adam (no
     # correction, the fine-tuning default) takes 3-6x larger early steps and relies on the recipe's warm-up.
     model.compile(optimizer=create_optimizer(5e-3, 40, 0, weight_decay_rate=0.0, bias_correction=True),
-                  jit_compile=False,
+                  jit_compile=resolve_jit_compile("auto"),  # on JAX: XLA, its only compiled path
                   **compile_args)
     dataset = tf.data.Dataset.from_tensor_slices(list(range(len(batches)))).repeat()
     data = [(x, y) for x, y in batches]
@@ -76,7 +77,8 @@ def test_fgm_step_perturbs_then_restores_the_embeddings(en_tokenizer):
         clone = model.__class__.from_config(model.get_config())
         clone.set_weights(weights)
         clone.adversarial_epsilon = epsilon
-        clone.compile(optimizer=keras.optimizers.SGD(lr), loss=MaskedSparseCrossentropy(), jit_compile=False)
+        clone.compile(optimizer=keras.optimizers.SGD(lr), loss=MaskedSparseCrossentropy(),
+                      jit_compile=resolve_jit_compile("auto"))
         return clone
 
     # With a zero learning rate the step must leave every weight exactly as it was.
