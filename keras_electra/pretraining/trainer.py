@@ -303,13 +303,16 @@ class HeldOutEvaluation(keras.callbacks.Callback):
     """Every `every` steps: held-out AUC, MLM accuracy and collapse signals, to TensorBoard and a curve."""
 
     def __init__(self, dataset: tf.data.Dataset, batches: int, every: int, log_dir: Path,
-                 curve: list[dict[str, Any]]) -> None:
+                 curve: list[dict[str, Any]], curve_path: Path | None = None) -> None:
         super().__init__()
         self.dataset, self.batches, self.every, self.curve = dataset, batches, every, curve
+        self.curve_path = curve_path
         self.writer = tf.summary.create_file_writer(str(log_dir))
 
     def record(self, step: int, metrics: dict[str, Any]) -> None:
         self.curve.append({"step": step, **metrics})
+        if self.curve_path is not None:  # on disk at once, so a killed run's resume keeps its earlier points
+            write_json(self.curve_path, self.curve)
         with self.writer.as_default(step=step):
             for key, value in metrics.items():
                 if isinstance(value, list):
@@ -497,8 +500,9 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
     eval_data = eval_data.take(options.eval_batches).cache()
     curve_path = output_dir / "heldout_curve.json"
     curve: list[dict[str, Any]] = read_json(curve_path) if start_step and curve_path.is_file() else []
+    curve = [point for point in curve if point["step"] <= start_step]  # points after the checkpoint were lost
     held_out = HeldOutEvaluation(eval_data, options.eval_batches, options.eval_every or options.steps,
-                                 output_dir / "logs" / "heldout", curve)
+                                 output_dir / "logs" / "heldout", curve, curve_path)
     before = evaluate_pretrainer(pretrainer, eval_data, options.eval_batches)
     # Only now, with the options, model and data validated, does the run pin its files.
     if not (output_dir / "vocab.txt").is_file() or not has_checkpoint(output_dir):
