@@ -1,7 +1,10 @@
 """One ELECTRA train step on one global batch, on 1 replica and on 2 (MirroredStrategy over two logical
 CPU devices): prints the loss and the weight change of each as JSON.
 
-    python -m tests.pretraining.distributed_step OUT.npz
+    python -m tests.pretraining.distributed_step OUT.npz [-- keras-electra arguments]
+
+With CLI arguments, it then runs `keras-electra ARGS` in the same process (same two logical devices), which
+saves the test a second TensorFlow start.
 
 Run in its own process: the two logical devices must be set before TensorFlow starts. Everything random is
 keyed by each row's tokens (masking, replacement choice, Gumbel sampling) and dropout is off, so a row
@@ -19,6 +22,7 @@ import tensorflow as tf
 
 SEQ_LENGTH, BATCH = 64, 8
 _STATE: dict = {}
+_REAL: list = []
 
 
 def _keyed_uniform(shape, seed=None, minval=0.0, maxval=1.0, dtype="float32"):
@@ -39,6 +43,7 @@ def install_row_keyed_randomness() -> None:
     from keras_electra.pretraining import masking, pretrainer
 
     real_mask_tokens = pretrainer.mask_tokens
+    _REAL[:] = [masking.uniform, masking.randint, real_mask_tokens]
 
     def mask_tokens(token_ids, padding_mask, **kwargs):
         length = tf.shape(token_ids)[1]
@@ -50,7 +55,7 @@ def install_row_keyed_randomness() -> None:
     masking.uniform, masking.randint = _keyed_uniform, _keyed_randint
 
 
-def main(out: str) -> None:
+def main(out: str, cli_args: list[str]) -> int:
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
@@ -88,7 +93,14 @@ def main(out: str) -> None:
         for i, (after, before) in enumerate(zip(model.get_weights(), initial)):
             results[f"{name}_delta_{i}"] = after - before
     np.savez(out, **results)
+    if not cli_args:
+        return 0
+    from keras_electra import cli
+    from keras_electra.pretraining import masking, pretrainer
+
+    masking.uniform, masking.randint, pretrainer.mask_tokens = _REAL  # the CLI run draws as usual
+    return cli.main(cli_args)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    sys.exit(main(sys.argv[1], sys.argv[3:] if sys.argv[2:3] == ["--"] else []))

@@ -13,7 +13,7 @@ from tests.conftest import GLUE, SHARED_DATA, VOCAB_UNCASED
 
 @pytest.fixture(scope="module")
 def sst2_run(tmp_path_factory):
-    """One short random-init SST-2 fine-tuning run through the CLI (XLA on, the default)."""
+    """One short random-init SST-2 fine-tuning run through the CLI (`--jit auto`, the default: XLA off on CPUs)."""
     output = tmp_path_factory.mktemp("cli") / "sst2"
     rc = main([
         "finetune", "--task", "sst2", "--data", str(GLUE / "SST-2"), "--init", "random", "--preset", "tiny",
