@@ -3,9 +3,10 @@
     python -m tests.killer NAME WHEN -- keras-electra arguments...
 
 NAME: the base name of the output being published (`discriminator`, `1`, `model.tflite`), or
-`checkpoint` for TensorFlow's checkpoint merge (the step that turns `ckpt-N_temp/` into `ckpt-N`).
+`checkpoint` for TensorFlow's checkpoint merge (the step that turns `ckpt-N_temp/` into `ckpt-N`),
+or `step` to kill pretraining at the end of optimizer step WHEN (after that step's checkpoint, if any).
 WHEN: "publish" (just before the rename or swap that makes the new state visible) or
-"after_publish" (just after it, before the old state is cleaned up).
+"after_publish" (just after it, before the old state is cleaned up); a step number for `step`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ def _die() -> None:
 
 
 def install(name: str, when: str) -> None:
+    if name == "step":
+        _kill_at_step(int(when))
+        return
     import keras_electra.utils.io as io
 
     real_replace, real_exchange = os.replace, io._exchange
@@ -48,6 +52,21 @@ def install(name: str, when: str) -> None:
         from tensorflow.python.ops import gen_io_ops
 
         gen_io_ops.merge_v2_checkpoints = lambda *args, **kwargs: _die()
+
+
+def _kill_at_step(step: int) -> None:
+    """Die right after optimizer step `step`: the callback that checkpoints runs first, so what is on
+    disk is exactly what a kill at that moment leaves."""
+    from keras_electra.pretraining.trainer import StepCheckpoint
+
+    real_end = StepCheckpoint.on_train_batch_end
+
+    def on_train_batch_end(self, batch, logs=None):
+        real_end(self, batch, logs)
+        if self._step() == step:
+            _die()
+
+    StepCheckpoint.on_train_batch_end = on_train_batch_end
 
 
 if __name__ == "__main__":

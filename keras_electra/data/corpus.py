@@ -31,6 +31,12 @@ TEXT_SUFFIX = ".txt"
 # Lines per tf.data element. A document longer than a block is packed in pieces, so one
 # extra short example can appear per block (about 0.3% of examples for novels).
 BLOCK_LINES = 2048
+# A line (or sentence) longer than this many characters is cut into pieces of this size before
+# tokenisation. The official code keeps such a line whole, so it becomes one example truncated to
+# seq_length tokens; a 5 MB line without spaces was one [UNK] per pass over the file. Ordinary lines
+# (a paragraph of a novel, a Wikipedia paragraph) are far shorter, and a 4096-character piece still
+# fills a 512-token example.
+MAX_LINE_CHARS = 4096
 
 # --- the sentence splitter (RE2 syntax, runs in the graph) -----------------------------
 # Abbreviations that are (almost) always followed by a capitalised name: their period is
@@ -74,20 +80,46 @@ def clean_lines(lines) -> tf.Tensor:
     return tf.strings.strip(tf.strings.regex_replace(lines, _BOM, ""))
 
 
-def block_sentences(lines, corpus_format: str) -> tuple[tf.Tensor, tf.Tensor]:
-    """A block of raw lines [N] → (sentences [S], document index within the block [S])."""
+def split_long_texts(texts, doc_index, max_chars: int = MAX_LINE_CHARS) -> tuple[tf.Tensor, tf.Tensor]:
+    """Cut every text [N] longer than `max_chars` characters into pieces of `max_chars` (the last shorter),
+    in order; each piece keeps its text's document index. Texts that fit pass through untouched.
+
+    Only texts with more than `max_chars` bytes (a character is at least one byte) are decoded to
+    code points, so ordinary text costs one length check.
+    """
+    texts = tf.convert_to_tensor(texts, tf.string)
+    long = tf.strings.length(texts) > max_chars
+    codes = tf.strings.unicode_decode(tf.boolean_mask(texts, long), "UTF-8", errors="replace")  # [K, (C)]
+    chars = codes.row_lengths()
+    starts = tf.ragged.range(tf.zeros_like(chars), chars, max_chars)  # [K, (P)] piece starts
+    lengths = tf.minimum(tf.cast(max_chars, tf.int64), tf.gather(chars, starts.value_rowids()) - starts.flat_values)
+    pieces = tf.strings.unicode_encode(tf.RaggedTensor.from_row_lengths(codes.flat_values, lengths), "UTF-8")
+    # Row i holds its own text when it fits, its pieces otherwise; concatenating keeps the order.
+    kept = tf.RaggedTensor.from_row_lengths(tf.boolean_mask(texts, ~long), tf.cast(~long, tf.int64))
+    long_rows = tf.cast(tf.where(long)[:, 0], tf.int64)
+    piece_counts = tf.scatter_nd(long_rows[:, None], starts.row_lengths(), tf.shape(texts, out_type=tf.int64))
+    split = tf.RaggedTensor.from_row_lengths(pieces, piece_counts)
+    rows = tf.concat([kept, split], axis=1)
+    return rows.flat_values, tf.gather(doc_index, rows.value_rowids())
+
+
+def block_sentences(lines, corpus_format: str, max_chars: int = MAX_LINE_CHARS) -> tuple[tf.Tensor, tf.Tensor]:
+    """A block of raw lines [N] → (sentences [S], document index within the block [S]).
+
+    A sentence longer than `max_chars` characters is cut into pieces (`split_long_texts`).
+    """
     lines = clean_lines(lines)
     blank = tf.equal(lines, "")
     if corpus_format == "sentences":
         doc_index = tf.cumsum(tf.cast(blank, tf.int32))
         keep = tf.logical_not(blank)
-        return tf.boolean_mask(lines, keep), tf.boolean_mask(doc_index, keep)
+        return split_long_texts(tf.boolean_mask(lines, keep), tf.boolean_mask(doc_index, keep), max_chars)
     if corpus_format != "paragraphs":
         raise DataError(f"corpus_format must be 'sentences' or 'paragraphs' here, not {corpus_format!r}")
     # Join the block (hard-wrapped lines become one stream); blank lines stay hard breaks.
     text = tf.strings.reduce_join(tf.where(blank, "\n", lines), separator=" ")
     sentences = split_sentences(tf.reshape(text, [1])).flat_values
-    return sentences, tf.zeros_like(sentences, dtype=tf.int32)
+    return split_long_texts(sentences, tf.zeros_like(sentences, dtype=tf.int32), max_chars)
 
 
 # --- files -------------------------------------------------------------------------------
@@ -135,17 +167,22 @@ def resolve_corpus_files(sources: str | Path | Sequence[str | Path], suffix: str
     return unique
 
 
+_ASCII = bytes(range(128))
+
+
 def check_corpus_files(files: Sequence[Path], chunk_bytes: int = 1 << 22, stats: dict | None = None) -> int:
     """Check that every file is UTF-8 and that the corpus has a non-blank line; return its size in bytes.
 
     Reads each file once (about 1 GB/s), so a bad byte surfaces here as one clear
     line rather than as an opaque error deep inside a `tf.data` pipeline. `stats`, when
     given, receives "words": an upper bound on the white-space separated words (counting
-    separators is as fast as reading), so a corpus that packs into almost no examples
-    (one 5 MB line with no spaces) is noticed before training waits on it.
+    separators is as fast as reading), and "non_ascii": the bytes outside ASCII (Chinese text has
+    no spaces, but each of its characters, three bytes, is a token), so a corpus that packs into
+    almost no examples is noticed before training waits on it.
     """
     total = 0
     words = 0
+    non_ascii = 0
     any_text = False
     for path in files:
         decoder = codecs.getincrementaldecoder("utf-8")()
@@ -157,6 +194,7 @@ def check_corpus_files(files: Sequence[Path], chunk_bytes: int = 1 << 22, stats:
                     any_text = any_text or bool(text.replace("\ufeff", "").strip())
                     offset += len(chunk)
                     words += chunk.count(b" ") + chunk.count(b"\n") + chunk.count(b"\t")
+                    non_ascii += len(chunk.translate(None, _ASCII))
                 decoder.decode(b"", final=True)
         except UnicodeDecodeError as err:
             # err.start counts from the bytes held back from the previous chunk, if any.
@@ -169,7 +207,7 @@ def check_corpus_files(files: Sequence[Path], chunk_bytes: int = 1 << 22, stats:
         names = ", ".join(str(p) for p in files[:3]) + (" ..." if len(files) > 3 else "")
         raise DataError(f"corpus is empty (no non-blank lines): {names}")
     if stats is not None:
-        stats.update(bytes=total, words=words + len(files))
+        stats.update(bytes=total, words=words + len(files), non_ascii=non_ascii)
     return total
 
 

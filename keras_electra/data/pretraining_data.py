@@ -46,6 +46,7 @@ import tensorflow as tf
 from keras_electra.data import shards
 from keras_electra.data.corpus import (
     BLOCK_LINES,
+    MAX_LINE_CHARS,
     block_sentences,
     check_corpus_files,
     line_blocks,
@@ -481,16 +482,19 @@ def pretraining_dataset(
             paths, tokenizer, seq_length, seed=seed, corpus_format=corpus_format,
             sentence_objective=sentence_objective, repeat=repeat, stats=stats,
         )
-        # Each example holds at most seq_length - 3 word pieces and every word is at least one.
-        most = max(1, stats["words"] // (seq_length - 3) + len(paths))
+        # Each example holds at most seq_length - 3 word pieces and every word, Chinese character (three
+        # bytes) or piece of an over-long line (`corpus.MAX_LINE_CHARS`) is at least one: an estimate of
+        # the examples that one pass over the corpus yields.
+        units = stats["words"] + stats["non_ascii"] // 3 + stats["bytes"] // MAX_LINE_CHARS
+        most = max(1, units // (seq_length - 3) + len(paths))
+        # The buffer is filled before the first batch: never wait on many passes over a small corpus
+        # (a buffer of about two passes already shuffles whole epochs).
+        shuffle_buffer = min(shuffle_buffer, max(batch_size, 2 * most))
         if most < batch_size:
             names = ", ".join(str(p) for p in paths[:3]) + (" ..." if len(paths) > 3 else "")
-            print(f"warning: the corpus ({names}) holds so few words ({stats['words']} at most) that one pass "
+            print(f"warning: the corpus ({names}) holds so few words ({units} at most) that one pass "
                   f"over it yields at most {most} example(s) of {seq_length} tokens, fewer than one batch of "
-                  f"{batch_size}; each batch re-reads it {math.ceil(batch_size / most)} time(s). Is it one "
-                  "line without spaces?", file=sys.stderr)
-            # The buffer is filled before the first batch: never wait on thousands of passes over the data.
-            shuffle_buffer = min(shuffle_buffer, batch_size)
+                  f"{batch_size}; each batch re-reads it {math.ceil(batch_size / most)} time(s)", file=sys.stderr)
     if shuffle_buffer:
         dataset = dataset.shuffle(int(shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size, drop_remainder=True)

@@ -375,9 +375,10 @@ class HeldOutEvaluation(StepCounter):
     """Every `every` steps: held-out AUC, MLM accuracy and collapse signals, to TensorBoard and a curve."""
 
     def __init__(self, dataset: EvalData, batches: int, every: int, log_dir: Path,
-                 curve: list[dict[str, Any]]) -> None:
+                 curve: list[dict[str, Any]], curve_path: Path | None = None) -> None:
         super().__init__()
         self.dataset, self.batches, self.every, self.curve = dataset, batches, every, curve
+        self.curve_path = curve_path
         self.writer = None
         if keras.backend.backend() == "tensorflow":  # elsewhere: heldout_curve.json only
             import tensorflow as tf
@@ -386,6 +387,8 @@ class HeldOutEvaluation(StepCounter):
 
     def record(self, step: int, metrics: dict[str, Any]) -> None:
         self.curve.append({"step": step, **metrics})
+        if self.curve_path is not None:  # on disk at once, so a killed run's resume keeps its earlier points
+            write_json(self.curve_path, self.curve)
         if self.writer is None:
             return
         import tensorflow as tf
@@ -647,8 +650,9 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
             eval_data = _numpy_batches(eval_data, options.eval_batches)
     curve_path = output_dir / "heldout_curve.json"
     curve: list[dict[str, Any]] = read_json(curve_path) if start_step and curve_path.is_file() else []
+    curve = [point for point in curve if point["step"] <= start_step]  # points after the checkpoint were lost
     held_out = HeldOutEvaluation(eval_data, options.eval_batches, options.eval_every or options.steps,
-                                 output_dir / "logs" / "heldout", curve)
+                                 output_dir / "logs" / "heldout", curve, curve_path)
     before = evaluate_pretrainer(pretrainer, eval_data, options.eval_batches)
     # Only now, with the options, model and data validated, does the run pin its files.
     if not (output_dir / "vocab.txt").is_file() or not has_checkpoint(output_dir):

@@ -60,10 +60,11 @@ def test_pretrain_evaluates_on_held_out_novels_and_logs_the_curve(tmp_path, caps
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["eval_corpus"] == [str(held_out)]
     assert [point["step"] for point in metrics["heldout_curve"]] == [0, 2, 4]
-    for point in metrics["heldout_curve"]:
-        assert 0.0 <= point["disc_auc"] <= 1.0 and 0.0 <= point["gen_accuracy"] <= 1.0
-        assert len(point["attention_entropy"]) == 2 and -1.0 <= point["token_cosine"] <= 1.0
-    assert metrics["after"]["token_cosine"] == metrics["heldout_curve"][-1]["token_cosine"]
+    first, last = metrics["heldout_curve"][0], metrics["heldout_curve"][-1]
+    assert {k: v for k, v in first.items() if k != "step"} == metrics["before"]
+    assert {k: v for k, v in last.items() if k != "step"} == metrics["after"]
+    assert first["gen_accuracy"] < 0.05  # an untrained generator almost never predicts the masked token
+    assert all(len(point["attention_entropy"]) == 2 for point in metrics["heldout_curve"])
     events = EventAccumulator(str(next((output / "logs" / "heldout").glob("events*")))).Reload()
     tags = set(events.Tags()["tensors"]) | set(events.Tags()["scalars"])
     assert {"disc_auc", "token_cosine", "attention_entropy/layer_0", "gen_accuracy"} <= tags
