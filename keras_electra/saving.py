@@ -33,6 +33,7 @@ SERIALIZABLE_MODULES = (
     "keras_electra.tasks.question_answerer",
     "keras_electra.tasks.multiple_choice",
     "keras_electra.tasks.relation_classifier",
+    "keras_electra.tasks.prompting",
 )
 
 
