@@ -72,8 +72,9 @@ def run(args: argparse.Namespace) -> None:
         with open(args.out, "a") as out:
             out.write(json.dumps(row) + "\n")
 
-    def prompt_model():
+    def prompt_model(seed: int = 0):
         discriminator.set_weights(initial)
+        keras.utils.set_random_seed(seed)
         pre = PromptPreprocessor(tokenizer, template, words, seq_length=seq_length)
         return PromptClassifier.from_discriminator(discriminator, pre, labels)
 
@@ -83,49 +84,49 @@ def run(args: argparse.Namespace) -> None:
         return ElectraClassifier.from_backbone(discriminator.backbone, tokenizer, seq_length, num_classes=len(labels),
                                                label_names=list(labels))
 
-    for k in args.shots:
-        for seed in args.seeds:
-            for method in args.methods:
-                cfg = dataclasses.replace(base, seed=seed)
-                if method == "prompt":
-                    cfg = dataclasses.replace(cfg, prompt=template, label_words=label_items)
-                    task_spec = prompt_spec(spec, cfg)
-                else:
-                    task_spec = spec
-                runner = task_spec.runner
-                start = time.perf_counter()
-                if k == 0:
-                    if method == "prompt":
-                        model = prompt_model()
-                        preds = runner.predict(model, dev, args.eval_batch_size)
-                        scores = runner.score(args.task, dev, preds, model)
-                    else:  # no training: the majority class of the dev sample (a constant predictor)
-                        counts = defaultdict(int)
-                        for e in dev:
-                            counts[str(e.label)] += 1
-                        scores = {"accuracy": max(counts.values()) / len(dev)}
-                    record({"method": method, "k": 0, "seed": seed, "accuracy": scores["accuracy"],
-                            "seconds": round(time.perf_counter() - start, 1)})
-                    continue
-                train = few_shot(train_all, k, seed)
-                if args.task == "mrpc":  # the official double_unordered, as finetune does
-                    train = train + [dataclasses.replace(e, guid=f"{e.guid}-swapped", text_a=e.text_b,
-                                                         text_b=e.text_a) for e in train]
-                epochs = max(1, round(args.steps * args.batch_size / len(train)))
-                cfg = dataclasses.replace(cfg, epochs=epochs)
-                model = prompt_model() if method == "prompt" else standard_model(seed)
-                data = TaskData(train, monitor, None, {}, list(labels))
-                hp = resolve_hyperparameters(cfg, task_spec, model.backbone)
-                with tempfile.TemporaryDirectory() as logs:
-                    result = train_one_seed(cfg, task_spec, data, hp, model, tokenizer, seed, Path(logs))
-                preds = runner.predict(model, dev, args.eval_batch_size)
-                scores = runner.score(args.task, dev, preds, model)
-                record({"method": method, "k": k, "seed": seed, "accuracy": scores["accuracy"],
-                        "f1": scores.get("f1"), "epochs": epochs, "steps": result["result"]["total_steps"],
-                        "learning_rate": hp["learning_rate"], "train_examples": len(train),
-                        "seconds": round(time.perf_counter() - start, 1)})
+    # K = 0 once (it does not depend on the seed); then seed by seed, so that a run cut short still has every K.
+    plan = [(0, args.seeds[0])] if 0 in args.shots else []
+    plan += [(k, seed) for seed in args.seeds for k in args.shots if k]
+    for k, seed in plan:
+        for method in args.methods:
+            cfg = dataclasses.replace(base, seed=seed)
+            if method == "prompt":
+                cfg = dataclasses.replace(cfg, prompt=template, label_words=label_items)
+                task_spec = prompt_spec(spec, cfg)
+            else:
+                task_spec = spec
+            runner = task_spec.runner
+            start = time.perf_counter()
             if k == 0:
-                break  # K = 0 does not depend on the seed
+                if method == "prompt":
+                    model = prompt_model()
+                    preds = runner.predict(model, dev, args.eval_batch_size)
+                    scores = runner.score(args.task, dev, preds, model)
+                else:  # no training: the majority class of the dev sample (a constant predictor)
+                    counts = defaultdict(int)
+                    for e in dev:
+                        counts[str(e.label)] += 1
+                    scores = {"accuracy": max(counts.values()) / len(dev)}
+                record({"method": method, "k": 0, "seed": seed, "accuracy": scores["accuracy"],
+                        "seconds": round(time.perf_counter() - start, 1)})
+                continue
+            train = few_shot(train_all, k, seed)
+            if args.task == "mrpc":  # the official double_unordered, as finetune does
+                train = train + [dataclasses.replace(e, guid=f"{e.guid}-swapped", text_a=e.text_b,
+                                                     text_b=e.text_a) for e in train]
+            epochs = max(1, round(args.steps * args.batch_size / len(train)))
+            cfg = dataclasses.replace(cfg, epochs=epochs)
+            model = prompt_model(seed) if method == "prompt" else standard_model(seed)
+            data = TaskData(train, monitor, None, {}, list(labels))
+            hp = resolve_hyperparameters(cfg, task_spec, model.backbone)
+            with tempfile.TemporaryDirectory() as logs:
+                result = train_one_seed(cfg, task_spec, data, hp, model, tokenizer, seed, Path(logs))
+            preds = runner.predict(model, dev, args.eval_batch_size)
+            scores = runner.score(args.task, dev, preds, model)
+            record({"method": method, "k": k, "seed": seed, "accuracy": scores["accuracy"],
+                    "f1": scores.get("f1"), "epochs": epochs, "steps": result["result"]["total_steps"],
+                    "learning_rate": hp["learning_rate"], "train_examples": len(train),
+                    "seconds": round(time.perf_counter() - start, 1)})
 
 
 def table(paths: list[str]) -> None:

@@ -291,13 +291,12 @@ def load_discriminator_for_prompts(path: str | Path):
 def build_prompt_model(init: str | Path, template: str, label_items: Sequence[str], labels: Sequence[str] | None,
                        seq_length: int, columns: Sequence[str] = ()) -> tuple[PromptClassifier, Any]:
     """A `PromptClassifier` on the discriminator at `init`; `label_items` are WORD=LABEL."""
-    pieces = parse_template(template, columns)  # before loading any weights: a bad template is one line
+    parse_template(template, columns)  # before loading any weights: a bad template is one line
     words, labels = parse_label_words(label_items, labels)
     discriminator, tokenizer = load_discriminator_for_prompts(init)
     if seq_length > discriminator.backbone.max_position_embeddings:
         raise ElectraError(f"--seq-length {seq_length} exceeds the model's "
                            f"{discriminator.backbone.max_position_embeddings} positions")
-    del pieces
     preprocessor = PromptPreprocessor(tokenizer, template, words, seq_length=seq_length, columns=columns)
     return PromptClassifier.from_discriminator(discriminator, preprocessor, labels), tokenizer
 
