@@ -96,7 +96,8 @@ def test_pretrain_wandb_offline_run_holds_the_heldout_curve(offline_wandb, tmp_p
     corpus = [str(NOVELS / "Doyle_Hound_1902.txt")]
     assert main(["pretrain", "--preset", "tiny", "--config", "num_layers=1", "--vocab", str(VOCAB_UNCASED),
                  "--corpus", *corpus, "--steps", "4", "--batch-size", "2", "--seq-length", "32", "--log-every", "2",
-                 "--eval-every", "2", "--eval-batches", "1", "--output", str(out), "--wandb", "keras-electra-test"]) == 0
+                 "--eval-every", "2", "--eval-batches", "1", "--output", str(out),
+                 "--wandb", "keras-electra-test"]) == 0
     (run,) = offline_runs(offline_wandb)
     metrics = json.loads((out / "metrics.json").read_text())
     curve = history_scalars(run["history"])
