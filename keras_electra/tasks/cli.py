@@ -105,7 +105,8 @@ def register(subparsers) -> None:
     data.add_argument("--text-columns", nargs="+", metavar="COL", help="table tasks: one or two text columns")
     data.add_argument("--label-column", metavar="COL", help="table tasks: the label column")
     data.add_argument("--labels", nargs="+", metavar="LABEL",
-                      help="table tasks: the label set, in id order; NER: the tag set (default: from the data)")
+                      help="table tasks: the label set, in id order; NER: the tag set (default: from the data); "
+                      "with --prompt: WORD=LABEL for every label, e.g. great=1 terrible=0")
     task = p.add_argument_group("task options")
     task.add_argument("--doc-stride", type=int, metavar="N", help="QA: window step in tokens (default 128; 0: off)")
     task.add_argument("--max-query-length", type=int, metavar="N", help="QA: question tokens kept (default 64)")
