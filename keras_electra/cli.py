@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "keras_electra.data.cli",  # build-vocab, build-data
     "keras_electra.convert.cli",  # convert
     "keras_electra.tasks.cli",  # finetune, evaluate, predict
+    "keras_electra.tasks.prompt_cli",  # zero-shot
     "keras_electra.export.cli",  # export
 )
 

@@ -34,6 +34,7 @@ SERIALIZABLE_MODULES = (
     "keras_electra.tasks.multiple_choice",
     "keras_electra.tasks.relation_classifier",
     "keras_electra.tasks.peft",
+    "keras_electra.tasks.prompting",
 )
 
 

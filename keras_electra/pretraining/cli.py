@@ -106,6 +106,8 @@ def register(subparsers) -> None:
     pre.add_argument("--two-stage-from", metavar="MLM_RUN",
                      help="the paper's two-stage training: a `--objective mlm` run's masked LM is the frozen "
                      "generator and the discriminator's starting point")
+    pre.add_argument("--wandb", metavar="PROJECT",
+                     help="also log to Weights & Biases (TensorBoard is always written)")
     pre.set_defaults(func=_pretrain)
 
 
@@ -137,7 +139,7 @@ def _pretrain(args: argparse.Namespace) -> int:
                          **({"default_initializer": args.default_initializer} if args.default_initializer else {})},
         adam_bias_correction=args.adam_bias_correction, mask_sampling=args.mask_sampling,
         tfds_data_dir=args.tfds_data_dir,
-        eval_sources=args.eval_corpus or (), eval_every=args.eval_every,
+        eval_sources=args.eval_corpus or (), eval_every=args.eval_every, wandb=args.wandb,
     )
     result = run_pretraining(options, args.output)
     print(json.dumps({"eval_corpus": result["eval_corpus"], "before": result["before"], "after": result["after"]},

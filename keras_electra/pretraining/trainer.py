@@ -87,6 +87,7 @@ class PretrainingOptions:
     # optimiser has none) and masked positions drawn without replacement (official: with).
     adam_bias_correction: bool = False
     mask_sampling: str = "without_replacement"
+    wandb: str | None = None  # also log to this W&B project (keras_electra.utils.tracking)
 
     def resolved(self) -> PretrainingOptions:
         """Fill unset values from the preset's pretraining recipe."""
@@ -663,12 +664,18 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
 
     remaining = options.steps - start_step
     elapsed = 0.0
+    from keras_electra.utils import tracking
+
+    tracker = tracking.start(options.wandb, dataclasses.asdict(options), output_dir / "logs",
+                             name=output_dir.name, job_type="pretrain")
     if remaining > 0:
         callbacks = [NonFiniteLossGuard(), StepCheckpoint(saver, options.checkpoint_every)]
         if backend == "tensorflow":
             callbacks.append(keras.callbacks.TensorBoard(output_dir / "logs", update_freq=options.log_every))
         else:
             callbacks.append(JsonLinesLogger(output_dir / "logs" / "train.jsonl", options.log_every))
+        if tracker is not None:  # W&B (--wandb): the same scalars, the held-out curve as it grows
+            callbacks.append(tracking.keras_callback(tracker, options.log_every, curve))
         if options.eval_every:
             callbacks.append(held_out)
         started = time.perf_counter()
@@ -700,4 +707,7 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
     result["heldout_curve"] = curve
     write_json(curve_path, curve)
     write_json(output_dir / METRICS_FILE, result)
+    if tracker is not None:
+        tracker.log_curve(curve)
+        tracker.finish({k: v for k, v in result.items() if k != "heldout_curve"})
     return result

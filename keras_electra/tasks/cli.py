@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
@@ -109,7 +110,8 @@ def register(subparsers) -> None:
     data.add_argument("--text-columns", nargs="+", metavar="COL", help="table tasks: one or two text columns")
     data.add_argument("--label-column", metavar="COL", help="table tasks: the label column")
     data.add_argument("--labels", nargs="+", metavar="LABEL",
-                      help="table tasks: the label set, in id order; NER: the tag set (default: from the data)")
+                      help="table tasks: the label set, in id order; NER: the tag set (default: from the data); "
+                      "with --prompt: WORD=LABEL for every label, e.g. great=1 terrible=0")
     task = p.add_argument_group("task options")
     task.add_argument("--doc-stride", type=int, metavar="N", help="QA: window step in tokens (default 128; 0: off)")
     task.add_argument("--max-query-length", type=int, metavar="N", help="QA: question tokens kept (default 64)")
@@ -124,6 +126,12 @@ def register(subparsers) -> None:
                       help="NER: huggingface (default: dropout, IOB2 tags, loss averaged over words) or official "
                       "(the official ELECTRA tagger: no dropout, BIOES tags, loss summed per sentence)")
     task.add_argument("--num-choices", type=int, metavar="N", help="multiple choice: choices per question")
+    prompt = p.add_argument_group("prompt-based few-shot (ELECTRA's RTD head scores label words; see zero-shot)")
+    prompt.add_argument("--prompt", metavar="TEMPLATE",
+                        help="classify through a template with {label}, e.g. \"{text} It was {label}.\" (pairs: "
+                        "{text_a}, {text_b}); --labels then gives WORD=LABEL for every label; trains the RTD head "
+                        "and encoder with binary cross-entropy on the label word (Xia et al. 2022)")
+    p.add_argument("--wandb", metavar="PROJECT", help="also log to Weights & Biases (TensorBoard is always written)")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
     p.set_defaults(func=_finetune)
 
@@ -203,7 +211,10 @@ def _finetune(args) -> int:
         text_columns=args.text_columns, label_column=args.label_column, labels=args.labels,
         verbose=2 if args.quiet else "auto", model_overrides=parse_overrides(args.config),
         overwrite=args.overwrite, dev_fraction=args.dev_fraction, tfds_data_dir=args.tfds_data_dir,
+        prompt=args.prompt, wandb=args.wandb,
     )
+    if args.prompt is not None:  # --labels are the label words
+        config = dataclasses.replace(config, labels=None, label_words=args.labels)
     results = finetune(config)
     metric = results["metric"]
     median = results["median"]

@@ -136,6 +136,9 @@ class FinetuneConfig:
     overwrite: bool = False  # replace a model already in `output`
     dev_fraction: float = 0.1  # held out of the training file when the data has no separate dev split
     tfds_data_dir: str | None = None  # TensorFlow Datasets directory for data="tfds:NAME"
+    prompt: str | None = None  # classify through this template with the RTD head (tasks/prompting.py)
+    label_words: list[str] | None = None  # with `prompt`: WORD=LABEL for every label
+    wandb: str | None = None  # also log to this W&B project (utils/tracking.py)
 
     def seed_list(self) -> list[int]:
         return list(self.seeds) if self.seeds else [self.seed]
@@ -430,6 +433,11 @@ class StepLosses(keras.callbacks.Callback):
 def build_task_model(config: FinetuneConfig, spec: TaskSpec, labels: list[str] | None, seed: int,
                      seq_length: int) -> tuple[ElectraTask, ElectraTokenizer]:
     keras.utils.set_random_seed(seed)
+    if config.prompt is not None:
+        from keras_electra.tasks.prompting import build_prompt_model
+
+        return build_prompt_model(config.init, config.prompt, config.label_words or (), labels, seq_length,
+                                  config.text_columns or ())
     init = {"default_initializer": config.default_initializer} if config.default_initializer else {}
     if config.init == "random":
         backbone, tokenizer = random_backbone(config.preset or "small", config.vocab, config.lower_case, seed,
@@ -449,7 +457,7 @@ def build_task_model(config: FinetuneConfig, spec: TaskSpec, labels: list[str] |
 
 
 def train_one_seed(config: FinetuneConfig, spec: TaskSpec, data: TaskData, hp: dict, model: ElectraTask,
-                   tokenizer: ElectraTokenizer, seed: int, log_dir: Path) -> dict[str, Any]:
+                   tokenizer: ElectraTokenizer, seed: int, log_dir: Path, tracker=None) -> dict[str, Any]:
     """Train one freshly built model with `seed`; keep its last epoch (paper) or its best dev epoch."""
     runner = spec.runner
     runner.check(data.train, model, "training data")
@@ -474,6 +482,10 @@ def train_one_seed(config: FinetuneConfig, spec: TaskSpec, data: TaskData, hp: d
                              keep_best=hp["protocol"] == "best-dev")
     steps = StepLosses()
     callbacks = [dev_eval, steps, ScalarLogger(log_dir), *peft_callbacks(model, total_steps)]
+    if tracker is not None:  # W&B (--wandb): the same scalars
+        from keras_electra.utils.tracking import keras_callback
+
+        callbacks.append(keras_callback(tracker, every=10))
     start = time.perf_counter()
     history = model.fit(train_ds, epochs=hp["epochs"], callbacks=callbacks, verbose=config.verbose, shuffle=False)
     seconds = time.perf_counter() - start
@@ -595,6 +607,10 @@ def finetune(config: FinetuneConfig) -> dict[str, Any]:
 def _checked_finetune(config: FinetuneConfig) -> dict[str, Any]:
     """Validate the options, output and data; train, or remove the output this run created."""
     spec = get_task(config.task)
+    if config.prompt is not None:
+        from keras_electra.tasks.prompting import prompt_spec
+
+        spec = prompt_spec(spec, config)
     if config.protocol not in PROTOCOLS:
         raise ElectraError(f"unknown protocol {config.protocol!r}; choose from {', '.join(PROTOCOLS)}")
     output = Path(config.output)
@@ -632,7 +648,9 @@ def check_output(output: Path, overwrite: bool) -> None:
 def _train_and_save(config: FinetuneConfig, spec: TaskSpec, data: TaskData, output: Path) -> dict[str, Any]:
     output.mkdir(parents=True, exist_ok=True)
 
-    runs = []
+    from keras_electra.utils import tracking
+
+    runs, trackers = [], []
     hp: dict[str, Any] = {}
     seq_length = config.seq_length or spec.seq_length
     for seed in config.seed_list():
@@ -641,7 +659,11 @@ def _train_and_save(config: FinetuneConfig, spec: TaskSpec, data: TaskData, outp
             raise ElectraError(f"--seq-length {seq_length} exceeds the model's "
                                f"{model.backbone.max_position_embeddings} positions")
         hp = hp or resolve_hyperparameters(config, spec, model.backbone)  # LR defaults follow the model size
-        runs.append(train_one_seed(config, spec, data, hp, model, tokenizer, seed, output / "logs" / f"seed_{seed}"))
+        run_config = {**dataclasses.asdict(config), "seed": seed, "hyperparameters": hp}
+        trackers.append(tracking.start(config.wandb, run_config, output / "logs", name=f"{output.name}-seed{seed}",
+                                       job_type="finetune"))
+        runs.append(train_one_seed(config, spec, data, hp, model, tokenizer, seed, output / "logs" / f"seed_{seed}",
+                                   tracker=trackers[-1]))
         # The schedule actually used (the same for every seed: the data and batch size are).
         hp.update({k: runs[-1]["result"][k] for k in ("steps_per_epoch", "total_steps", "warmup_steps")})
 
@@ -702,6 +724,11 @@ def _train_and_save(config: FinetuneConfig, spec: TaskSpec, data: TaskData, outp
     results["outputs"] = {"model": str(output / MODEL_FILE), "plot": str(output / PLOT_FILE),
                           "logs": str(output / "logs")}
     write_json(output / RESULTS_FILE, results)
+    for run, tracker in zip(runs, trackers):
+        if tracker is not None:
+            tracker.finish({**{k: v for k, v in results.items() if k not in ("runs", "config")},
+                            "seed_result": {k: v for k, v in run["result"].items() if k not in
+                                            ("dev_history", "train_history", "step_losses")}})
     return results
 
 
@@ -776,6 +803,8 @@ def evaluate(model_dir: str | Path, task: str | None, data: str, split: str = "d
     exported = _load_exported(model_dir)
     model, info = exported if exported is not None else load_task(model_dir, task)
     spec = get_task(task or info.get("task", ""))
+    if info.get("kind") == "prompt":  # scored through its template (tasks/prompting.py)
+        spec = dataclasses.replace(spec, kind="prompt")
     if spec.dataset is None:  # the training columns, unless the user gives others
         recorded = TableSource.recorded(info.get("source") or model_dir) or TableSource()
         table = recorded if table is None else dataclasses.replace(

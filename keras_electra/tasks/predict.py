@@ -27,6 +27,7 @@ from keras_electra.errors import DataError
 from keras_electra.tasks.base import MODEL_KEYS
 from keras_electra.tasks.classifier import ElectraClassifier
 from keras_electra.tasks.multiple_choice import ElectraMultipleChoice
+from keras_electra.tasks.prompting import PromptClassifier, predict_prompt_texts
 from keras_electra.tasks.question_answerer import ElectraQuestionAnswerer
 from keras_electra.tasks.registry import check_pair_inputs, takes_pairs
 from keras_electra.tasks.relation_classifier import ElectraRelationClassifier
@@ -118,6 +119,8 @@ def predict_texts(
     check_texts(texts)
     if isinstance(model, ElectraTokenClassifier):
         return [{"text": t, **r} for t, r in zip(texts, decode_text(model, texts))]
+    if isinstance(model, PromptClassifier):
+        return predict_prompt_texts(model, texts, batch_size)
     if isinstance(model, ElectraRelationClassifier):
         x = model.preprocessor(tf.constant(texts))
         return _labelled(texts, softmax(model.predict(x, batch_size=batch_size, verbose=0)), model.label_names)

@@ -27,12 +27,14 @@ def runners() -> dict:
     """kind → TaskRunner. Imported lazily: the CLI parser must not pay for TensorFlow."""
     from keras_electra.tasks.classifier import ClassificationRunner, RegressionRunner
     from keras_electra.tasks.multiple_choice import MultipleChoiceRunner
+    from keras_electra.tasks.prompting import PromptRunner
     from keras_electra.tasks.question_answerer import QuestionAnsweringRunner
     from keras_electra.tasks.relation_classifier import RelationRunner
     from keras_electra.tasks.token_classifier import TokenClassificationRunner
 
     return {r.kind: r for r in (ClassificationRunner(), RegressionRunner(), TokenClassificationRunner(),
-                                QuestionAnsweringRunner(), MultipleChoiceRunner(), RelationRunner())}
+                                QuestionAnsweringRunner(), MultipleChoiceRunner(), RelationRunner(),
+                                PromptRunner())}
 
 
 @dataclasses.dataclass(frozen=True)
