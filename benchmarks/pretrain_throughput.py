@@ -149,8 +149,9 @@ def run_worker(args, backend: str, preset: str, batches_file: str) -> dict:
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        return {"backend": backend, "preset": preset, "error": " | ".join(tail)}
+        tail = [line for line in (done.stderr or done.stdout).strip().splitlines() if "Traceback" in line
+                or "Error" in line][-2:]
+        return {"backend": backend, "preset": preset, "error": f"exit {done.returncode}: " + " | ".join(tail)}
     return json.loads(lines[-1][len("RESULT "):])
 
 

@@ -15,8 +15,8 @@ Record encoding (metadata "encoding" = `RECORD_ENCODING`): one record per exampl
     segment_ids[:n]             uint8
     int32 sentence_label        only when the metadata lists it
 little-endian, each record compressed alone (zstd, `group_size:1`, which random access needs).
-Padding positions hold the vocabulary's [PAD] id and segment 0, which the writer checks. So the
-whole novels corpus (about 135k examples of 128) takes about a quarter of its int32 size.
+Padding positions hold the vocabulary's [PAD] id and segment 0, which the writer checks. The
+novels (124,434 examples of 128) take 323 bytes per example on disk, a fifth of int32 [3, 128].
 """
 
 from __future__ import annotations
