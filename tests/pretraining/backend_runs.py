@@ -118,6 +118,42 @@ def data_parallel(directory: Path) -> None:
     np.savez(directory / "data_parallel.npz", **results)
 
 
+def variants() -> None:
+    """JAX: mixed precision (bf16; f16 with loss scaling) and a frozen generator train as on TensorFlow."""
+    import keras
+
+    from keras_electra.config import ElectraConfig
+    from keras_electra.pretraining.optimization import create_optimizer
+    from keras_electra.pretraining.pretrainer import ElectraPretrainer
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(5, 300, (BATCH, SEQ)).astype("int32")
+    ids[:, 0], ids[:, -1] = 2, 3
+    batch = {"token_ids": ids, "segment_ids": np.zeros_like(ids), "padding_mask": np.ones_like(ids)}
+    config = ElectraConfig.from_preset("tiny", vocab_size=300, num_layers=1)
+    for name, kwargs in (("mixed_bfloat16", dict(dtype="mixed_bfloat16")),
+                         ("mixed_float16", dict(dtype="mixed_float16")),
+                         ("frozen_generator", dict(train_generator=False, untied_generator_embeddings=True))):
+        keras.utils.set_random_seed(0)
+        pretrainer = ElectraPretrainer(config, {"cls": 2, "sep": 3, "pad": 0, "mask": 4}, seq_length=SEQ, seed=0,
+                                       **kwargs)
+        pretrainer.build()
+        pretrainer.compile(optimizer=create_optimizer(1e-3, total_steps=10, warmup_steps=0))
+        generator = [keras.ops.convert_to_numpy(v.value) for v in pretrainer.generator.weights]
+        discriminator = [keras.ops.convert_to_numpy(v.value) for v in pretrainer.discriminator.weights]
+        # float16 starts at a loss scale of 2^15 and skips the steps whose gradients overflow (halving it).
+        logs = [pretrainer.train_on_batch(batch, return_dict=True) for _ in range(10)]
+        assert all(np.isfinite(float(v)) for log in logs for v in log.values()), logs
+        assert 0.0 <= float(logs[-1]["disc_auc"]) <= 1.0
+        gen_moved = any(not np.array_equal(a, keras.ops.convert_to_numpy(v.value))
+                        for a, v in zip(generator, pretrainer.generator.weights))
+        disc_moved = any(not np.array_equal(a, keras.ops.convert_to_numpy(v.value))
+                         for a, v in zip(discriminator, pretrainer.discriminator.weights))
+        assert disc_moved and gen_moved == (name != "frozen_generator"), (name, gen_moved, disc_moved)
+        step = int(keras.ops.convert_to_numpy(pretrainer.optimizer.iterations.value))
+        print("VARIANT", name, step, float(logs[-1]["loss"]))
+
+
 def pretrain(shards: str, output: str, steps: int, kill_at: int | None = None) -> None:
     """A tiny run from shards with TensorFlow blocked; `kill_at`: die (os._exit) right after that step."""
     _block_tensorflow()
@@ -159,6 +195,8 @@ if __name__ == "__main__":
         first_step(Path(rest[0]))
     elif mode == "data_parallel":
         data_parallel(Path(rest[0]))
+    elif mode == "variants":
+        variants()
     elif mode == "pretrain":
         pretrain(rest[0], rest[1], int(rest[2]), int(rest[3]) if len(rest) > 3 else None)
     else:

@@ -20,7 +20,7 @@ SEQ, BATCH = 32, 4
 
 
 def run_child(*args: str, backend: str, env: dict[str, str] | None = None, expect: int = 0,
-              timeout: float = 600) -> subprocess.CompletedProcess:
+              timeout: float = 1200) -> subprocess.CompletedProcess:
     child_env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu",
                  **(env or {})}
     done = subprocess.run([sys.executable, "-m", "tests.pretraining.backend_runs", *args], cwd=REPO,
@@ -118,3 +118,10 @@ def test_tf_distribute_strategies_are_refused_on_jax_in_one_line():
         with pytest.raises(ElectraError, match=f"--strategy {name} is a tf.distribute strategy"):
             jax_distribution(name)
     assert jax_distribution("default") is None
+
+
+@pytest.mark.slow
+def test_jax_mixed_precision_and_frozen_generator_train():
+    done = run_child("variants", backend="jax")
+    for name in ("mixed_bfloat16", "mixed_float16", "frozen_generator"):
+        assert f"VARIANT {name} " in done.stdout, done.stdout[-2000:]
