@@ -11,6 +11,8 @@ from keras_electra.models.backbone import ElectraBackbone
 from keras_electra.models.discriminator import ElectraDiscriminator
 from keras_electra.models.generator import ElectraGenerator
 
+pytestmark = pytest.mark.backend_sensitive  # also run under KERAS_BACKEND=jax in CI (tests/conftest.py)
+
 
 def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
     with pytest.raises(ConfigError, match="hidden_sise"):

@@ -11,6 +11,8 @@ from keras_electra.errors import CheckpointError
 from keras_electra.saving import SERIALIZABLE_MODULES, load_model
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.backend_sensitive  # also run under KERAS_BACKEND=jax in CI (tests/conftest.py)
+
 
 def test_every_registering_module_is_listed():
     found = {

@@ -9,6 +9,8 @@ import tensorflow as tf
 
 from keras_electra.utils.devices import resolve_jit_compile
 
+pytestmark = pytest.mark.backend_sensitive  # "auto" depends on the backend
+
 
 def test_auto_follows_the_visible_devices():
     has_accelerator = bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))

@@ -16,6 +16,8 @@ from keras_electra.data.pretraining_data import pretraining_dataset
 from keras_electra.pretraining.masking import gather_positions, mask_tokens, scatter_positions
 from tests.conftest import NOVELS
 
+pytestmark = pytest.mark.backend_sensitive  # also run under KERAS_BACKEND=jax in CI (tests/conftest.py)
+
 SEQ = 128
 MASK_RATE = 0.15
 MAX_PREDICTIONS = int((MASK_RATE + 0.005) * SEQ)

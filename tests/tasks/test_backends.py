@@ -115,3 +115,33 @@ def test_tensorflow_and_jax_give_the_same_logits_loss_and_step(tmp_path):
     for backend in ("tensorflow", "jax"):
         plain, fgm = (np.load(tmp_path / f"{n}.{backend}.npz") for n in ("sst2", "sst2_fgm"))
         assert np.abs(fgm["weight:classifier/kernel"] - plain["weight:classifier/kernel"]).max() > 1e-5, backend
+
+
+@pytest.mark.backend_sensitive
+def test_adamw_sees_the_dense_gradient_of_a_repeated_token():
+    """A token twice in a batch: Adam's v and the clipping norm use (g1 + g2)², as on JAX and in the official
+    code's dense (TPU) gradients. On TensorFlow the lookup's IndexedSlices once gave g1² + g2²."""
+    import keras
+    from keras import ops
+
+    from keras_electra.pretraining.optimization import ElectraAdamW
+
+    rows = np.array([[1.0, 2.0], [-0.5, 1.0], [0.3, -0.2]], np.float32)  # d loss / d looked-up row
+
+    class Lookup(keras.Model):
+        def build(self, input_shape):
+            self.table = self.add_weight(shape=(3, 2), initializer="zeros", name="table")
+
+        def call(self, ids):
+            return ops.sum(ops.take(self.table, ids, axis=0) * rows)[None, None]
+
+    model = Lookup()
+    model.compile(optimizer=ElectraAdamW(1e-3, weight_decay_rate=0.0), loss=lambda y, p: ops.sum(p))
+    model.train_on_batch(np.array([[0, 0, 1]], np.int32), np.zeros((1, 1), np.float32))
+    grad = np.array([rows[0] + rows[1], rows[2], [0.0, 0.0]])
+    grad /= max(np.linalg.norm(grad), 1.0)  # global-norm clipping at 1.0
+    m, v = 0.1 * grad, 0.001 * grad**2
+    expected = -1e-3 * m / (np.sqrt(v) + 1e-6)
+    velocity = keras.ops.convert_to_numpy(model.optimizer._velocities[0])  # Adam's v of the table
+    np.testing.assert_allclose(velocity, v, rtol=1e-5, atol=1e-12)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.table), expected, rtol=1e-5, atol=1e-9)

@@ -24,6 +24,7 @@ def sst2_run(tmp_path_factory):
     return output
 
 
+@pytest.mark.backend_sensitive  # the SST-2 run, predict and evaluate on JAX too
 def test_finetune_writes_model_results_plot_and_logs(sst2_run):
     results = json.loads((sst2_run / "results.json").read_text())
     assert results["task"] == "sst2" and results["metric"] == "accuracy"
@@ -47,6 +48,7 @@ def test_finetune_writes_model_results_plot_and_logs(sst2_run):
     assert model.preprocessor is not None and getattr(model, "optimizer", None) is None  # no optimizer state
 
 
+@pytest.mark.backend_sensitive  # the SST-2 run, predict and evaluate on JAX too
 def test_predict_answers_a_typed_sentence(sst2_run, capsys):
     assert main(["predict", "--model", str(sst2_run), "a gorgeous, witty, seductive movie.", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -66,6 +68,7 @@ def test_predict_answers_a_typed_sentence(sst2_run, capsys):
     assert line.split("\t")[0] in ("0", "1") and line.endswith("the plot is dull")
 
 
+@pytest.mark.backend_sensitive  # the SST-2 run, predict and evaluate on JAX too
 def test_evaluate_reproduces_the_dev_score(sst2_run, capsys):
     results = json.loads((sst2_run / "results.json").read_text())
     assert main(["evaluate", "--model", str(sst2_run), "--data", str(GLUE / "SST-2"), "--max-examples", "128",

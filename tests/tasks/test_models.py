@@ -20,6 +20,8 @@ from keras_electra.tasks.token_classifier import ElectraTokenClassifier
 from tests.conftest import SHARED_DATA
 from tests.tasks.conftest import GLUE, tiny_backbone
 
+pytestmark = pytest.mark.backend_sensitive  # also run under KERAS_BACKEND=jax in CI (tests/conftest.py)
+
 
 def _sentences(n: int = 4) -> list[str]:
     return [e.text_a for e in read_dataset("sst2", GLUE, "dev")[:n]]

@@ -17,6 +17,8 @@ from keras_electra.utils.devices import resolve_jit_compile
 from tests.conftest import SHARED_DATA
 from tests.tasks.conftest import tiny_backbone
 
+pytestmark = pytest.mark.backend_sensitive  # also run under KERAS_BACKEND=jax in CI (tests/conftest.py)
+
 # task → (split to train on, sequence length, language)
 TASKS = {
     "sst2": ("train", 64, "en"),
