@@ -41,7 +41,14 @@ def _tf_seed(seed_generator: keras.random.SeedGenerator):
     import tensorflow as tf
 
     state = seed_generator.next()
-    return tf.cast(tf.math.floormod(state, tf.int32.max - 1), tf.int32)
+    seed = tf.cast(tf.math.floormod(state, tf.int32.max - 1), tf.int32)
+    # Under MirroredStrategy every replica reads the same (mirrored) generator state, so without this
+    # the replicas would mask the same positions and draw the same samples and dropout.
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
+        seed = tf.stack([tf.bitwise.bitwise_xor(seed[0], replica * 1_000_003), seed[1]])
+    return seed
 
 
 def uniform(shape, seed_generator: keras.random.SeedGenerator, minval=0.0, maxval=1.0, dtype="float32"):

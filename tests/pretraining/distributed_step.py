@@ -92,6 +92,14 @@ def main(out: str, cli_args: list[str]) -> int:
             results[f"{name}_{key}"] = np.asarray(float(logs[key]))
         for i, (after, before) in enumerate(zip(model.get_weights(), initial)):
             results[f"{name}_delta_{i}"] = after - before
+    # Without row keys: each replica draws its own masking and sampling noise from the mirrored generator.
+    from keras_electra.layers.random import uniform
+
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with mirrored.scope():
+        generator = keras.random.SeedGenerator(0)
+    draws = mirrored.experimental_local_results(tf.function(lambda: mirrored.run(lambda: uniform((64,), generator)))())
+    results["replica_draws"] = np.stack([d.numpy() for d in draws])
     np.savez(out, **results)
     if not cli_args:
         return 0

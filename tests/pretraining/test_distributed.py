@@ -37,6 +37,8 @@ def test_two_replicas_take_the_same_step_as_one_and_the_cli_trains_on_two(tmp_pa
         assert float(np.abs(one - two).max()) <= 1e-4 * scale + 1e-7, (i, scale, float(np.abs(one - two).max()))
         moved += scale > 1e-6
     assert moved > 0.8 * len(deltas)  # nearly every variable received a gradient (attention key biases: 0)
+    draws = step["replica_draws"]  # the real RNG: the two replicas must not mask and sample alike
+    assert draws.shape == (2, 64) and not np.allclose(draws[0], draws[1])
 
     metrics = json.loads((output / "metrics.json").read_text())
     assert (metrics["replicas"], metrics["steps"], metrics["trained_steps_this_run"]) == (2, 4, 4)

@@ -40,7 +40,7 @@ def test_killed_run_resumes_with_step_and_schedule(tmp_path, capsys):
     from tests.killer import kill_run
 
     output = tmp_path / "run"
-    kill_run("step", str(KILL_AT), pretrain_args(output))
+    kill_run("step", str(KILL_AT), pretrain_args(output), timeout=900)
     killed_at = tf.train.latest_checkpoint(output / "checkpoints")
     assert killed_at == str(output / "checkpoints" / "ckpt-8")
     assert not (output / "discriminator").exists() and not (output / "metrics.json").exists()
