@@ -24,7 +24,7 @@ from typing import Any
 from keras_electra.errors import ElectraError
 
 CARD = "card.json"
-MAX_FILE_BYTES = 25 * 10**6  # nothing larger is committed: larger files are rebuilt by a command
+MAX_FILE_BYTES = 25 * 2**20  # 25 MiB (the unit of every size in this project): larger files are rebuilt by a command
 
 
 def shared_data() -> Path:
