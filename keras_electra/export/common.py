@@ -131,7 +131,7 @@ def load_for_export(path: str | Path, pair: bool | None = None) -> tuple[keras.M
     pair: whether a classifier takes sentence pairs; None reads it from `task.json`
     (the task's dataset has a second text column).
     """
-    from keras_electra.tasks.finetune import TASK_FILE, load_task
+    from keras_electra.tasks.outputs import TASK_FILE, load_finetuned
 
     path = Path(path)
     if path.is_file() and path.suffix == ".keras":
@@ -146,7 +146,7 @@ def load_for_export(path: str | Path, pair: bool | None = None) -> tuple[keras.M
     else:
         if not path.is_dir():
             raise ExportError(f"model directory not found: {path}")
-        model, task_json = load_task(path)
+        model, task_json = load_finetuned(path)
         source = path
     return model, export_info(model, task_json, pair=pair, source=str(Path(source).resolve()))
 

@@ -86,9 +86,9 @@ def check_texts(texts: Sequence[str]) -> None:
 
 @functools.lru_cache(maxsize=4)
 def _load(model_dir: str):
-    from keras_electra.tasks.finetune import load_task
+    from keras_electra.tasks.outputs import load_finetuned
 
-    return load_task(model_dir)
+    return load_finetuned(model_dir)
 
 
 def predict_texts(

@@ -26,7 +26,7 @@ QA_SEQ = 64
 
 
 def _save(model, tokenizer, directory: Path, task: str, train_files: list[Path]) -> Path:
-    from keras_electra.tasks.finetune import save_task_model
+    from keras_electra.tasks.outputs import save_task_model
     from keras_electra.tasks.registry import get_task
     from keras_electra.utils.io import write_json
 

@@ -147,10 +147,10 @@ def test_a_truncated_task_json_is_one_line(sst2_run, tmp_path):
     import shutil
 
     from keras_electra.errors import DataError
-    from keras_electra.tasks.finetune import load_task
+    from keras_electra.tasks.outputs import load_finetuned
 
     copy = shutil.copytree(sst2_run, tmp_path / "run")
     text = (copy / "task.json").read_text()
     (copy / "task.json").write_text(text[: len(text) // 2])
     with pytest.raises(DataError, match=r"task\.json is not valid JSON .*it may be truncated"):
-        load_task(copy)
+        load_finetuned(copy)

@@ -11,7 +11,7 @@ import tensorflow as tf
 from keras_electra.data.readers import read_dataset
 from keras_electra.pretraining.optimization import create_optimizer
 from keras_electra.tasks.base import MaskedSparseCrossentropy
-from keras_electra.tasks.finetune import average_predictions
+from keras_electra.tasks.outputs import average_predictions
 from keras_electra.tasks.registry import get_task
 from tests.conftest import SHARED_DATA
 from tests.tasks.conftest import tiny_backbone
@@ -123,7 +123,7 @@ def test_ensemble_averages_probabilities():
 def test_few_shot_and_subsampling_are_seeded():
     from collections import Counter
 
-    from keras_electra.tasks.finetune import few_shot, subsample
+    from keras_electra.tasks.task_data import few_shot, subsample
 
     train = read_dataset("sst2", DATA["sst2"], "train")[:2000]
     picked = few_shot(train, 8, seed=3)
