@@ -238,16 +238,10 @@ class ElectraTokenizer(keras.layers.Layer):
             tmp.write_text(json.dumps({"lower_case": self.lower_case, "strip_accents": self.strip_accents}) + "\n")
 
     @classmethod
-    def from_directory(cls, directory: str | Path, **overrides) -> ElectraTokenizer:
-        directory = Path(directory)
-        settings = {}
-        config_path = directory / TOKENIZER_CONFIG_FILE
-        if config_path.is_file():
-            settings = read_json(config_path)
-            if not isinstance(settings, dict) or set(settings) - {"lower_case", "strip_accents"}:
-                raise VocabularyError(f"{config_path}: expected {{\"lower_case\": ..., \"strip_accents\": ...}}")
-        settings.update(overrides)
-        return cls(load_vocabulary(directory), **settings)
+    def from_directory(cls, directory: str | Path, lower_case: bool | None = None,
+                       strip_accents: bool | None = None) -> ElectraTokenizer:
+        """`build_tokenizer` on a directory holding vocab.txt (and tokenizer.json)."""
+        return build_tokenizer(directory, lower_case, strip_accents)
 
     def get_config(self) -> dict:
         return {
@@ -270,3 +264,48 @@ def write_vocabulary(tokens: Iterable[str], path: str | Path) -> Path:
     with atomic_file(path) as tmp:
         tmp.write_text("\n".join(tokens) + "\n", encoding="utf-8")
     return path
+
+
+# ------------------------------------------------------------------ the factory
+def saved_casing(vocab: str | Path) -> dict[str, bool]:
+    """The casing recorded beside a vocabulary: `tokenizer.json` in `vocab` (a directory), or beside
+    `vocab` when it is a file named vocab.txt (`build-vocab` writes one only then), else {}."""
+    path = Path(vocab)
+    if path.is_dir():
+        config_path = path / TOKENIZER_CONFIG_FILE
+    elif path.name == VOCAB_FILE:
+        config_path = path.parent / TOKENIZER_CONFIG_FILE
+    else:
+        return {}
+    if not config_path.is_file():
+        return {}
+    settings = read_json(config_path, VocabularyError, require_object=True)
+    if (set(settings) - {"lower_case", "strip_accents"}
+            or not all(isinstance(v, bool) for v in settings.values())):
+        raise VocabularyError(f"{config_path}: expected {{\"lower_case\": true|false, \"strip_accents\": true|false}}")
+    return settings
+
+
+def resolve_casing(vocab: Sequence[str] | str | Path, lower_case: bool | None = None,
+                   strip_accents: bool | None = None) -> tuple[bool, bool]:
+    """(lower_case, strip_accents) for `vocab`: the explicit values win, then the vocabulary's
+    tokenizer.json, then BERT's defaults (uncased; accents stripped exactly when lower-casing)."""
+    saved = saved_casing(vocab) if isinstance(vocab, str | Path) else {}
+    if lower_case is None:
+        lower_case = saved.get("lower_case", True)
+        if strip_accents is None and "lower_case" in saved:
+            strip_accents = saved.get("strip_accents")
+    return bool(lower_case), bool(lower_case if strip_accents is None else strip_accents)
+
+
+def build_tokenizer(vocab: Sequence[str] | str | Path, lower_case: bool | None = None,
+                    strip_accents: bool | None = None) -> ElectraTokenizer:
+    """The one tokenizer factory: every command that makes a tokenizer from a vocabulary comes here.
+
+    vocab: a list of tokens, a vocab.txt, or a directory holding vocab.txt (a model, a
+    `build-vocab` output). The casing is the explicit `lower_case` / `strip_accents`, else
+    what the vocabulary's tokenizer.json records, else uncased (see `resolve_casing`).
+    """
+    lower, strip = resolve_casing(vocab, lower_case, strip_accents)
+    tokens = load_vocabulary(vocab) if isinstance(vocab, str | Path) else list(vocab)
+    return ElectraTokenizer(tokens, lower_case=lower, strip_accents=strip)

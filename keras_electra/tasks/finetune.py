@@ -37,6 +37,7 @@ import numpy as np
 from keras_electra.convert.resolve import resolve_optional
 from keras_electra.data.tokenizer import ElectraTokenizer
 from keras_electra.errors import DataError, ElectraError
+from keras_electra.models.backbone import ElectraBackbone
 from keras_electra.pretraining.optimization import create_optimizer, layerwise_lr_multipliers
 from keras_electra.tasks.base import MODEL_FILE, ElectraTask, load_pretrained_backbone, random_backbone
 from keras_electra.tasks.callbacks import DevEvaluation, ScalarLogger, StepLosses
@@ -51,7 +52,13 @@ from keras_electra.tasks.outputs import (
     save_task_model,
 )
 from keras_electra.tasks.peft import apply_peft, trainable_summary
-from keras_electra.tasks.recipe import PROTOCOLS, FinetuneConfig, resolve_hyperparameters
+from keras_electra.tasks.recipe import (
+    DEFAULT_DROPOUT,
+    PROTOCOLS,
+    FinetuneConfig,
+    check_task_options,
+    resolve_hyperparameters,
+)
 from keras_electra.tasks.registry import TableSource, TaskSpec, get_task, read_split
 from keras_electra.tasks.task_data import TaskData, load_task_data, subsample
 from keras_electra.utils.devices import resolve_jit_compile
@@ -65,20 +72,32 @@ def build_task_model(config: FinetuneConfig, spec: TaskSpec, labels: list[str] |
                      seq_length: int) -> tuple[ElectraTask, ElectraTokenizer]:
     keras.utils.set_random_seed(seed)
     init = {"default_initializer": config.default_initializer} if config.default_initializer else {}
+    dropout = DEFAULT_DROPOUT if config.dropout is None else config.dropout
     if config.init == "random":
         backbone, tokenizer = random_backbone(config.preset or "small", config.vocab, config.lower_case, seed,
-                                              **{"hidden_dropout": config.dropout, "attention_dropout": config.dropout,
+                                              **{"hidden_dropout": dropout, "attention_dropout": dropout,
                                                  **init, **config.model_overrides})
     else:
         backbone, tokenizer = load_pretrained_backbone(config.init)
+        if config.dropout is not None:  # an explicit --dropout applies to the encoder too, not just the head
+            backbone = with_dropout(backbone, config.dropout)
         if config.default_initializer:  # the fresh head's init; the loaded weights are untouched
             backbone.default_initializer = config.default_initializer
-    options = {**spec.options, **config.task_options, "dropout": config.dropout, "head": config.head,
-               "label_smoothing": config.label_smoothing}
+    options = {**spec.options, **config.task_options, "dropout": dropout,
+               **({"head": config.head} if config.head else {}), "label_smoothing": config.label_smoothing}
     model = spec.runner.build_model(backbone, tokenizer, seq_length, labels, options)
     model.adversarial_epsilon = float(config.fgm_epsilon)
     apply_peft(model, config.peft, config.freeze_layers, config.lora_rank, config.lora_alpha, config.adapter_size)
     return model, tokenizer
+
+
+def with_dropout(backbone: ElectraBackbone, rate: float) -> ElectraBackbone:
+    """`backbone` with its hidden and attention dropout set to `rate` (rebuilt; the same weights)."""
+    if backbone.hidden_dropout == rate and backbone.attention_dropout == rate:
+        return backbone
+    fresh = ElectraBackbone.from_config({**backbone.get_config(), "hidden_dropout": rate, "attention_dropout": rate})
+    fresh.set_weights(backbone.get_weights())
+    return fresh
 
 
 def train_one_seed(config: FinetuneConfig, spec: TaskSpec, data: TaskData, hp: dict, model: ElectraTask,
@@ -157,6 +176,10 @@ def _checked_finetune(config: FinetuneConfig) -> dict[str, Any]:
     if config.model_overrides and config.init != "random":
         raise ElectraError(f"--config {', '.join(config.model_overrides)}: changes the network of --init random "
                            f"only; {config.init} brings its own")
+    if config.init != "random" and (config.vocab or config.lower_case is not None):
+        raise ElectraError(f"--vocab, --cased and --uncased make the tokenizer of --init random only; {config.init} "
+                           "brings its own vocabulary and casing")
+    check_task_options(config, spec)
     data = load_task_data(config, spec)
     if data.options:
         config = dataclasses.replace(config, task_options={**data.options, **config.task_options})

@@ -19,7 +19,7 @@ from keras_electra.errors import ElectraError
 from keras_electra.models.backbone import ElectraBackbone
 from keras_electra.tasks.base import MODEL_FILE, ElectraTask
 from keras_electra.tasks.peft import has_lora, merge_lora
-from keras_electra.tasks.registry import TaskSpec, get_task, runners
+from keras_electra.tasks.registry import TaskSpec, get_task
 from keras_electra.utils.io import atomic_file, read_json, write_json
 
 TASK_FILE = "task.json"
@@ -131,7 +131,6 @@ def load_finetuned(model_dir: str | Path, task: str | None = None) -> tuple[Elec
     """
     from keras_electra.convert.api import read_checkpoint
 
-    runners()  # imports (and so registers) every task class
     checkpoint = read_checkpoint(model_dir)
     if checkpoint.model is None:
         return _task_from_checkpoint(checkpoint, task), {}

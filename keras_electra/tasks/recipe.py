@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 HIDDEN_TO_SIZE = {128: "tiny", 256: "small", 768: "base", 1024: "large"}
 PROTOCOLS = ("paper", "best-dev")
+DEFAULT_DROPOUT = 0.1  # the official task heads' (and every released encoder's) dropout
 # Official `double_unordered` (configure_finetuning.py, default True): these pair tasks also
 # train on every pair in the other order (QQP too, which this package does not ship).
 DOUBLE_UNORDERED_TASKS = ("mrpc", "stsb", "qqp")
@@ -33,7 +34,7 @@ class FinetuneConfig:
     output: str
     preset: str | None = None  # model size: picks LR/decay defaults; the architecture for --init random
     vocab: str | None = None  # vocabulary for --init random
-    lower_case: bool = True
+    lower_case: bool | None = None  # --init random: None = the vocabulary's tokenizer.json, else uncased
     epochs: int | None = None
     batch_size: int = 32
     eval_batch_size: int | None = None
@@ -44,7 +45,7 @@ class FinetuneConfig:
     weight_decay: float = 0.0
     adam_epsilon: float = 1e-6
     clip_norm: float | None = 1.0
-    dropout: float = 0.1
+    dropout: float | None = None  # None: 0.1 in the head, a pretrained encoder's own (0.1 when random)
     seq_length: int | None = None
     seed: int = 0
     seeds: list[int] | None = None  # several seeds: the median (paper protocol) and an ensemble
@@ -63,7 +64,7 @@ class FinetuneConfig:
     adapter_size: int = 64
     lora_alpha: float | None = None
     freeze_layers: int = 0
-    head: str = "electra"
+    head: str | None = None  # None: the task's default head (the official one)
     jit_compile: bool | str = "auto"  # "auto": XLA on GPU/TPU only
     train_split: str | None = None
     dev_split: str | None = None
@@ -114,7 +115,26 @@ def resolve_hyperparameters(config: FinetuneConfig, spec: TaskSpec, backbone: El
         "weight_decay": config.weight_decay,
         "adam_epsilon": config.adam_epsilon,
         "clip_norm": config.clip_norm,
-        "dropout": config.dropout,
+        "dropout": DEFAULT_DROPOUT if config.dropout is None else config.dropout,
+        "encoder_dropout": {"hidden": backbone.hidden_dropout, "attention": backbone.attention_dropout},
         "seq_length": config.seq_length or spec.seq_length,
     }
 
+
+
+def check_task_options(config: FinetuneConfig, spec: TaskSpec) -> None:
+    """Options the task would silently ignore are errors, named with what the task does take."""
+    runner = spec.runner
+    if config.head is not None and config.head not in runner.heads:
+        if runner.heads:
+            raise ElectraError(f"--head {config.head}: {spec.name} has the heads {', '.join(runner.heads)}")
+        hint = "; choose its tagging head with --tagging-head" if spec.kind == "token" else ""
+        raise ElectraError(f"--head {config.head}: {spec.name} ({spec.kind}) has one head only{hint}")
+    if config.label_smoothing and not runner.label_smoothing:
+        raise ElectraError(f"--label-smoothing {config.label_smoothing:g}: the {spec.kind} loss of {spec.name} has no "
+                           "class labels to smooth (it applies to classification, tagging, relation and "
+                           "multiple-choice tasks)")
+    if not 0.0 <= config.label_smoothing < 1.0:
+        raise ElectraError(f"--label-smoothing {config.label_smoothing:g} must be in [0, 1)")
+    if config.dropout is not None and not 0.0 <= config.dropout < 1.0:
+        raise ElectraError(f"--dropout {config.dropout:g} must be in [0, 1)")
