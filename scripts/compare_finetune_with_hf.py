@@ -442,7 +442,7 @@ def check_same_start(hf_model, keras_model) -> int:
 def check_multipliers(hf_model, keras_model, decay: float) -> dict[str, float]:
     """Each torch parameter's multiplier equals keras_electra's for the same weight (by checkpoint name)."""
     from keras_electra.convert.huggingface import hf_to_canonical
-    from keras_electra.pretraining.optimization import layerwise_lr_multipliers
+    from keras_electra.optimization import layerwise_lr_multipliers
 
     num_layers = hf_model.config.num_hidden_layers
     ours_by_path = layerwise_lr_multipliers(keras_model.trainable_variables, keras_model.backbone.num_layers, decay)

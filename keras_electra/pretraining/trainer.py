@@ -22,7 +22,7 @@ from keras_electra.config import PRESETS, ElectraConfig
 from keras_electra.convert.resolve import resolve_optional
 from keras_electra.data.tokenizer import ElectraTokenizer
 from keras_electra.errors import CheckpointError, ElectraError, TrainingError
-from keras_electra.pretraining.optimization import create_optimizer
+from keras_electra.optimization import create_optimizer
 from keras_electra.pretraining.pretrainer import ElectraPretrainer
 from keras_electra.utils.devices import resolve_jit_compile
 from keras_electra.utils.io import atomic_directory, output_lock, read_json, write_json

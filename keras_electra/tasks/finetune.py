@@ -38,7 +38,7 @@ from keras_electra.convert.resolve import resolve_optional
 from keras_electra.data.tokenizer import ElectraTokenizer
 from keras_electra.errors import DataError, ElectraError
 from keras_electra.models.backbone import ElectraBackbone
-from keras_electra.pretraining.optimization import create_optimizer, layerwise_lr_multipliers
+from keras_electra.optimization import create_optimizer, layerwise_lr_multipliers
 from keras_electra.tasks.base import MODEL_FILE, ElectraTask, load_pretrained_backbone, random_backbone
 from keras_electra.tasks.callbacks import DevEvaluation, ScalarLogger, StepLosses
 from keras_electra.tasks.outputs import (

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from keras_electra.data.readers import read_dataset
 from keras_electra.errors import ElectraError
-from keras_electra.pretraining.optimization import create_optimizer
+from keras_electra.optimization import create_optimizer
 from keras_electra.tasks import metrics as task_metrics
 from keras_electra.tasks.base import MODEL_KEYS
 from keras_electra.tasks.question_answerer import (

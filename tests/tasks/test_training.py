@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from keras_electra.data.readers import read_dataset
-from keras_electra.pretraining.optimization import create_optimizer
+from keras_electra.optimization import create_optimizer
 from keras_electra.tasks.base import MaskedSparseCrossentropy
 from keras_electra.tasks.outputs import average_predictions
 from keras_electra.tasks.registry import get_task
