@@ -20,10 +20,10 @@ def cased_vocab(tmp_path_factory):
     """A vocabulary learnt by `keras-electra build-vocab --cased` (vocab.txt + tokenizer.json)."""
     directory = tmp_path_factory.mktemp("cased")
     lines = [line for line in (NOVELS / "Doyle_Hound_1902.txt").read_text(encoding="utf-8").splitlines()
-             if line.strip()][:1500]
+             if line.strip()][:500]
     corpus = directory / "corpus.txt"
     corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    assert main(["build-vocab", "--corpus", str(corpus), "--vocab-size", "800", "--cased",
+    assert main(["build-vocab", "--corpus", str(corpus), "--vocab-size", "600", "--cased",
                  "--output", str(directory / "vocab" / "vocab.txt")]) == 0
     assert json.loads((directory / "vocab" / "tokenizer.json").read_text()) == {"lower_case": False,
                                                                                  "strip_accents": False}

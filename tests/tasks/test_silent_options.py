@@ -52,22 +52,19 @@ def test_dropout_out_of_range_is_one_line():
 
 
 def test_an_explicit_dropout_reaches_the_pretrained_encoder(minilm_dir):
-    from keras_electra.tasks.base import load_pretrained_backbone
     from keras_electra.tasks.finetune import build_task_model
 
     spec = get_task("sst2")
-    loaded, _ = load_pretrained_backbone(minilm_dir)
-    config = FinetuneConfig(task="sst2", data=str(GLUE / "SST-2"), init=str(minilm_dir), output="unused",
-                            dropout=0.3)
-    model, _ = build_task_model(config, spec, list(spec.labels), 0, 32)
+    config = FinetuneConfig(task="sst2", data=str(GLUE / "SST-2"), init=str(minilm_dir), output="unused")
+    # Without --dropout: the head's official 0.1 and the checkpoint's own encoder dropout (MiniLM: 0.1).
+    default, _ = build_task_model(config, spec, list(spec.labels), 0, 32)
+    assert (default.backbone.hidden_dropout, default.backbone.attention_dropout, default.dropout_rate) == (0.1,) * 3
+    model, _ = build_task_model(dataclasses.replace(config, dropout=0.3), spec, list(spec.labels), 0, 32)
     encoder = model.backbone
     assert (encoder.hidden_dropout, encoder.attention_dropout) == (0.3, 0.3)
     assert {block.dropout.rate for block in encoder.transformer_layers} == {0.3}
     assert {block.attention.dropout.rate for block in encoder.transformer_layers} == {0.3}
     assert encoder.embeddings.dropout.rate == 0.3
     assert model.dropout_rate == 0.3  # the head's too
-    for mine, theirs in zip(encoder.get_weights(), loaded.get_weights(), strict=True):
+    for mine, theirs in zip(encoder.get_weights(), default.backbone.get_weights(), strict=True):
         np.testing.assert_array_equal(mine, theirs)  # the pretrained weights, unchanged
-    # Without --dropout: the head's official 0.1 and the checkpoint's own encoder dropout.
-    default, _ = build_task_model(dataclasses.replace(config, dropout=None), spec, list(spec.labels), 0, 32)
-    assert (default.backbone.hidden_dropout, default.dropout_rate) == (loaded.hidden_dropout, 0.1)
