@@ -203,7 +203,10 @@ def _train_and_save(config: FinetuneConfig, spec: TaskSpec, data: TaskData, outp
         if seq_length > model.backbone.max_position_embeddings:
             raise ElectraError(f"--seq-length {seq_length} exceeds the model's "
                                f"{model.backbone.max_position_embeddings} positions")
-        hp = hp or resolve_hyperparameters(config, spec, model.backbone)  # LR defaults follow the model size
+        if not hp:
+            hp = resolve_hyperparameters(config, spec, model.backbone)  # LR defaults follow the model size
+            # The head actually built (--head unset: the task's default; NER: --tagging-head).
+            hp["head"] = getattr(model, "head", None) or getattr(model, "tagging_head", None)
         runs.append(train_one_seed(config, spec, data, hp, model, tokenizer, seed, output / "logs" / f"seed_{seed}"))
         # The schedule actually used (the same for every seed: the data and batch size are).
         hp.update({k: runs[-1]["result"][k] for k in ("steps_per_epoch", "total_steps", "warmup_steps")})
