@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from keras_electra.data.readers.glue import read_glue
     from keras_electra.export.common import export_info
-    from keras_electra.export.predictor import encode_examples
+    from keras_electra.export.encoding import encode_examples
 
     if args.model:
         model, config = load_classifier(args.model)

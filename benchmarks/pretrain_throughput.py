@@ -41,7 +41,7 @@ def keras_step_rate(args, batches: list[dict[str, np.ndarray]]) -> dict:
     import keras
 
     from keras_electra.config import ElectraConfig
-    from keras_electra.pretraining.optimization import create_optimizer
+    from keras_electra.optimization import create_optimizer
     from keras_electra.pretraining.pretrainer import ElectraPretrainer
     from keras_electra.utils.devices import resolve_jit_compile
 

@@ -21,9 +21,9 @@ _EXPORTS = {
     "ElectraBackbone": "keras_electra.models.backbone",
     "ElectraDiscriminator": "keras_electra.models.discriminator",
     "ElectraGenerator": "keras_electra.models.generator",
-    "ElectraAdamW": "keras_electra.pretraining.optimization",
-    "WarmupLinearDecay": "keras_electra.pretraining.optimization",
-    "create_optimizer": "keras_electra.pretraining.optimization",
+    "ElectraAdamW": "keras_electra.optimization",
+    "WarmupLinearDecay": "keras_electra.optimization",
+    "create_optimizer": "keras_electra.optimization",
     "ElectraPretrainer": "keras_electra.pretraining.pretrainer",
     "load_model": "keras_electra.saving",
 }

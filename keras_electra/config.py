@@ -1,8 +1,9 @@
 """`ElectraConfig`: one explicit dataclass for the network, plus the size presets.
 
-The field names follow the official code and Hugging Face's `ElectraConfig`, so a
-released `config.json` or hparams file maps onto it with `from_dict`. Unknown keys
-are rejected: a typo in a config must never be silently ignored.
+`from_dict` takes this class's own field names only (`num_layers`, `num_heads`,
+`hidden_dropout`, ...); unknown keys are rejected: a typo in a config must never be silently
+ignored. A released Hugging Face `config.json` (`num_hidden_layers`, `hidden_dropout_prob`, ...)
+or the official hparams use other names: `keras_electra.convert.common.parse_config` translates them.
 """
 
 from __future__ import annotations
@@ -125,11 +126,9 @@ class ElectraConfig:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
-        try:
-            values = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"{path} is not valid JSON: {err}") from None
-        return cls.from_dict(values)
+        from keras_electra.utils.io import read_json
+
+        return cls.from_dict(read_json(path, ConfigError, require_object=True))
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> ElectraConfig:

@@ -24,7 +24,7 @@ SERIALIZABLE_MODULES = (
     "keras_electra.models.discriminator",
     "keras_electra.models.generator",
     "keras_electra.data.tokenizer",
-    "keras_electra.pretraining.optimization",
+    "keras_electra.optimization",
     "keras_electra.pretraining.pretrainer",
     "keras_electra.tasks.base",
     "keras_electra.tasks.preprocessors",

@@ -156,8 +156,9 @@ def run_logged(command: list[str], log: Path, env: dict) -> float:
 def task_data(task: str, args: argparse.Namespace):
     """(spec, TaskData) exactly as `keras-electra finetune` reads and samples it (MRPC's training pairs in
     both orders unless `args.double_unordered` is False, as `--no-double-unordered` does there)."""
-    from keras_electra.tasks.finetune import FinetuneConfig, load_task_data
+    from keras_electra.tasks.recipe import FinetuneConfig
     from keras_electra.tasks.registry import get_task
+    from keras_electra.tasks.task_data import load_task_data
 
     spec = get_task(task)
     config = FinetuneConfig(task=task, data=str(args.data / TASK_DATA[task]), init="", output="",
@@ -441,7 +442,7 @@ def check_same_start(hf_model, keras_model) -> int:
 def check_multipliers(hf_model, keras_model, decay: float) -> dict[str, float]:
     """Each torch parameter's multiplier equals keras_electra's for the same weight (by checkpoint name)."""
     from keras_electra.convert.huggingface import hf_to_canonical
-    from keras_electra.pretraining.optimization import layerwise_lr_multipliers
+    from keras_electra.optimization import layerwise_lr_multipliers
 
     num_layers = hf_model.config.num_hidden_layers
     ours_by_path = layerwise_lr_multipliers(keras_model.trainable_variables, keras_model.backbone.num_layers, decay)
@@ -600,7 +601,7 @@ def run_keras(task: str, init: Path, output: Path, args: argparse.Namespace, env
 
 def check_keras_recipe(hp: dict, task: str, args: argparse.Namespace) -> None:
     """What keras_electra recorded it did is the recipe the torch side follows."""
-    from keras_electra.tasks.finetune import DOUBLE_UNORDERED_TASKS
+    from keras_electra.tasks.recipe import DOUBLE_UNORDERED_TASKS
 
     expected = {"protocol": args.protocol, "adam_bias_correction": args.adam_bias_correction,
                 "double_unordered": args.double_unordered and task in DOUBLE_UNORDERED_TASKS,

@@ -44,7 +44,7 @@ def run_keras(batches: list[dict]) -> None:
     import tensorflow as tf
 
     from keras_electra.config import ElectraConfig
-    from keras_electra.pretraining.optimization import create_optimizer
+    from keras_electra.optimization import create_optimizer
     from keras_electra.pretraining.pretrainer import ElectraPretrainer
 
     keras.utils.set_random_seed(0)

@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 from keras_electra import ElectraConfig, ElectraTokenizer  # noqa: E402
 from keras_electra.data.pretraining_data import pretraining_dataset  # noqa: E402
 from keras_electra.models.discriminator import ElectraDiscriminator  # noqa: E402
-from keras_electra.pretraining.optimization import create_optimizer  # noqa: E402
+from keras_electra.optimization import create_optimizer  # noqa: E402
 
 BATCH, LENGTH, RATE, WINDOW = 32, 128, 0.15, 50
 

@@ -109,14 +109,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from keras_electra.export.common import MODEL_KEYS
     from keras_electra.export.predictor import Predictor, _ModelView
-    from keras_electra.tasks.finetune import load_task
+    from keras_electra.tasks.outputs import load_finetuned
     from keras_electra.tasks.registry import get_task, read_split
 
     names = ["keras"] + [n for n in args.formats if n != "keras"]
     args.output.mkdir(parents=True, exist_ok=True)
     paths = export_all(args.model, args.output, names, args.num_calibration)
 
-    keras_model, info = load_task(args.model)
+    keras_model, info = load_finetuned(args.model)
     spec = get_task(info["task"])
     runner = spec.runner
     examples = read_split(spec, args.data, args.split)[0]

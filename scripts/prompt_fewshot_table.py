@@ -35,14 +35,7 @@ def run(args: argparse.Namespace) -> None:
     import keras
 
     from keras_electra.tasks.classifier import ElectraClassifier
-    from keras_electra.tasks.finetune import (
-        FinetuneConfig,
-        TaskData,
-        few_shot,
-        resolve_hyperparameters,
-        subsample,
-        train_one_seed,
-    )
+    from keras_electra.tasks.finetune import FinetuneConfig, train_one_seed
     from keras_electra.tasks.prompting import (
         PromptClassifier,
         PromptPreprocessor,
@@ -50,7 +43,9 @@ def run(args: argparse.Namespace) -> None:
         parse_label_words,
         prompt_spec,
     )
+    from keras_electra.tasks.recipe import resolve_hyperparameters
     from keras_electra.tasks.registry import get_task, read_split
+    from keras_electra.tasks.task_data import TaskData, few_shot, subsample
 
     template, label_items, seq_length = TEMPLATES[args.task]
     spec = get_task(args.task)

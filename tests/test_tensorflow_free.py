@@ -30,7 +30,7 @@ TENSORFLOW_FREE = (
     "keras_electra.models.generator",
     "keras_electra.models.serialization",
     "keras_electra.pretraining.masking",
-    "keras_electra.pretraining.optimization",
+    "keras_electra.optimization",
     "keras_electra.pretraining.pretrainer",
     "keras_electra.pretraining.steps",
     "keras_electra.pretraining.checkpoints",

@@ -234,7 +234,7 @@ def _make_pretrainer(config, vocab: list[str], seq_length: int, seed: int, learn
                      total_steps: int, warmup_steps: int, dtype: str):
     import keras
 
-    from keras_electra.pretraining.optimization import create_optimizer
+    from keras_electra.optimization import create_optimizer
     from keras_electra.pretraining.pretrainer import ElectraPretrainer
 
     keras.utils.set_random_seed(seed)

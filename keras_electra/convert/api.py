@@ -148,10 +148,9 @@ def tokenizer_from_checkpoint(checkpoint: Checkpoint):
     """The checkpoint's `ElectraTokenizer` (vocab.txt + casing from its config), or None without a vocab."""
     if checkpoint.vocabulary is None:
         return None
-    from keras_electra.data.tokenizer import ElectraTokenizer
+    from keras_electra.data.tokenizer import build_tokenizer
 
-    lower = True if checkpoint.lower_case is None else checkpoint.lower_case
-    return ElectraTokenizer(checkpoint.vocabulary, lower_case=lower, strip_accents=checkpoint.strip_accents)
+    return build_tokenizer(checkpoint.vocabulary, checkpoint.lower_case, checkpoint.strip_accents)
 
 
 # ------------------------------------------------------------------------------ parts

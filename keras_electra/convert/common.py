@@ -413,16 +413,6 @@ def generator_heads_rule(config: ElectraConfig, generator_hidden: int) -> int:
     return heads
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        values = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{path} is not readable JSON: {err}") from None
-    if not isinstance(values, dict):
-        raise CheckpointError(f"{path}: expected a JSON object")
-    return values
-
-
 def check_vocabulary(checkpoint: Checkpoint) -> None:
     """A vocab.txt longer than the embedding table would produce out-of-range ids."""
     if checkpoint.vocabulary is None or checkpoint.config is None:

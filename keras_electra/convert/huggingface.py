@@ -55,10 +55,9 @@ from keras_electra.convert.common import (
     config_from_hf,
     discover_vocabulary,
     parse_config,
-    read_json,
 )
 from keras_electra.errors import CheckpointError
-from keras_electra.utils.io import atomic_directory
+from keras_electra.utils.io import atomic_directory, read_json
 
 CONFIG_FILE = "config.json"
 SAFETENSORS = "model.safetensors"
@@ -232,7 +231,7 @@ class _WeightFiles:
 
     @staticmethod
     def _weight_map(index: Path) -> dict[str, str]:
-        values = read_json(index)
+        values = read_json(index, CheckpointError, require_object=True)
         if not isinstance(values.get("weight_map"), dict):
             raise CheckpointError(f"{index} has no weight_map")
         return values["weight_map"]
@@ -414,7 +413,7 @@ def read_huggingface(path: str | Path, config: Any = None) -> Checkpoint:
             f"{directory} is not a Hugging Face model directory: expected {CONFIG_FILE} and {SAFETENSORS} "
             f"(or {TORCH_BIN}), as written by save_pretrained"
         )
-    values = read_json(directory / CONFIG_FILE)
+    values = read_json(directory / CONFIG_FILE, CheckpointError, require_object=True)
     model_type = values.get("model_type")
     if model_type is not None and model_type not in ("electra", "bert"):
         raise CheckpointError(f"{directory / CONFIG_FILE} describes a {model_type!r} model, not ELECTRA or BERT")
@@ -502,7 +501,7 @@ def _vocabulary(directory: Path) -> list[str] | None:
         return vocab
     fast = directory / "tokenizer.json"  # a fast-tokenizer file alone: its WordPiece table
     if fast.is_file():
-        model = read_json(fast).get("model") or {}
+        model = read_json(fast, CheckpointError, require_object=True).get("model") or {}
         table = model.get("vocab")
         if model.get("type") == "WordPiece" and isinstance(table, dict):
             from keras_electra.data.tokenizer import validate_vocabulary
@@ -515,12 +514,12 @@ def _casing(directory: Path) -> tuple[bool, bool | None]:
     """`do_lower_case` / `strip_accents` from tokenizer_config.json; ELECTRA's default is uncased."""
     config = directory / "tokenizer_config.json"
     if config.is_file():
-        values = read_json(config)
+        values = read_json(config, CheckpointError, require_object=True)
         if "do_lower_case" in values:
             return bool(values["do_lower_case"]), values.get("strip_accents")
     fast = directory / "tokenizer.json"
     if fast.is_file():
-        normalizer = read_json(fast).get("normalizer") or {}
+        normalizer = read_json(fast, CheckpointError, require_object=True).get("normalizer") or {}
         if normalizer.get("type") == "BertNormalizer":
             return bool(normalizer.get("lowercase", True)), normalizer.get("strip_accents")
     return True, None

@@ -40,8 +40,9 @@ from typing import Any
 import numpy as np
 
 from keras_electra.config import ElectraConfig
-from keras_electra.convert.common import Checkpoint, SourceTensor, check_vocabulary, parse_config, read_json
+from keras_electra.convert.common import Checkpoint, SourceTensor, check_vocabulary, parse_config
 from keras_electra.errors import CheckpointError
+from keras_electra.utils.io import read_json
 
 REGISTERED_NAME = "keras_hub>ElectraBackbone"
 WEIGHTS_FILE = "model.weights.h5"
@@ -77,7 +78,7 @@ def preset_class(path: str | Path) -> str | None:
     if not config.is_file():
         return None
     try:
-        values = read_json(config)
+        values = read_json(config, CheckpointError, require_object=True)
     except CheckpointError:
         return None
     name = values.get("registered_name") or ""
@@ -150,7 +151,7 @@ def read_keras_hub(path: str | Path, config: Any = None) -> Checkpoint:
             note="per-head layout merged" if value.shape != stored.shape else "",
         )
 
-    values = read_json(directory / "config.json").get("config", {})
+    values = read_json(directory / "config.json", CheckpointError, require_object=True).get("config", {})
     checkpoint = Checkpoint(
         format="keras-hub", path=directory, tensors=tensors, config=_config(values, config, directory),
         ignored=ignored, unmapped=unmapped, architecture="ElectraBackbone", raw_config=values,
@@ -203,7 +204,7 @@ def _tokenizer(checkpoint: Checkpoint, directory: Path) -> None:
         checkpoint.vocabulary = load_vocabulary(directory / "vocab.txt")
     settings = {}
     if (directory / "tokenizer.json").is_file():
-        settings = read_json(directory / "tokenizer.json").get("config", {})
+        settings = read_json(directory / "tokenizer.json", CheckpointError, require_object=True).get("config", {})
     if "lowercase" in settings:
         checkpoint.lower_case = bool(settings["lowercase"])
         checkpoint.strip_accents = bool(settings.get("strip_accents", False))

@@ -7,15 +7,14 @@ code paths as the released formats: `load_pretraining_pair` re-ties the embeddin
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from keras_electra.convert.common import Checkpoint, SourceTensor, parse_config, read_json
+from keras_electra.convert.common import Checkpoint, SourceTensor, parse_config
 from keras_electra.errors import CheckpointError
+from keras_electra.utils.io import read_json
 
 MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
@@ -26,33 +25,15 @@ def is_saved_directory(path: str | Path) -> bool:
     return (Path(path) / MODEL_FILE).is_file()
 
 
-def register_model_classes() -> None:
-    """Import every module that registers keras-electra classes, so `load_model` finds them."""
-    import keras_electra.models.backbone  # noqa: F401
-    import keras_electra.models.discriminator  # noqa: F401
-    import keras_electra.models.generator  # noqa: F401
-
-    try:
-        tasks = importlib.import_module("keras_electra.tasks")
-    except ImportError:
-        return
-    for info in pkgutil.iter_modules(tasks.__path__):
-        try:
-            importlib.import_module(f"keras_electra.tasks.{info.name}")
-        except ImportError:
-            continue
-
-
 def load_saved_model(path: str | Path):
-
+    """The model in a keras-electra directory (or `.keras` file): `keras_electra.saving.load_model`."""
     path = Path(path)
     file = path / MODEL_FILE if path.is_dir() else path
     if not file.is_file():
         raise CheckpointError(f"{path} has no {MODEL_FILE}")
-    register_model_classes()
-    from keras_electra.saving import load_keras_file
+    from keras_electra.saving import load_model
 
-    return load_keras_file(file, compile=False)
+    return load_model(file, compile=False)
 
 
 def read_saved(path: str | Path, config: Any = None) -> Checkpoint:
@@ -74,7 +55,8 @@ def read_saved(path: str | Path, config: Any = None) -> Checkpoint:
     if config is not None:
         resolved = parse_config(config)
     elif (directory / CONFIG_FILE).is_file():
-        resolved = parse_config(read_json(directory / CONFIG_FILE), source=str(directory / CONFIG_FILE))
+        file = directory / CONFIG_FILE
+        resolved = parse_config(read_json(file, CheckpointError, require_object=True), source=str(file))
     elif isinstance(getattr(model, "backbone", model), ElectraBackbone):
         resolved = _config_of(getattr(model, "backbone", model))  # a fine-tuned model: its backbone says it all
     else:
@@ -86,9 +68,9 @@ def read_saved(path: str | Path, config: Any = None) -> Checkpoint:
     )
     checkpoint.model = model  # the loaded model itself, for callers that want it as is
     if (directory / "vocab.txt").is_file():
-        from keras_electra.data.tokenizer import ElectraTokenizer
+        from keras_electra.data.tokenizer import build_tokenizer
 
-        tokenizer = ElectraTokenizer.from_directory(directory)
+        tokenizer = build_tokenizer(directory)
         checkpoint.vocabulary = tokenizer.vocabulary
         checkpoint.lower_case, checkpoint.strip_accents = tokenizer.lower_case, tokenizer.strip_accents
     return checkpoint

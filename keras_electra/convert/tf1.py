@@ -31,10 +31,10 @@ from keras_electra.convert.common import (
     discover_vocabulary,
     generator_heads_rule,
     parse_config,
-    read_json,
     with_generator_sizes,
 )
 from keras_electra.errors import CheckpointError
+from keras_electra.utils.io import read_json
 
 IGNORED_SUFFIXES = {"/adam_m": "Adam optimizer slot", "/adam_v": "Adam optimizer slot"}
 IGNORED_NAMES = {"global_step": "training step counter"}
@@ -159,11 +159,11 @@ def _base_config(directory: Path, config: Any) -> tuple[ElectraConfig | None, di
     for name in HPARAMS_FILES:
         path = directory / name
         if path.is_file():
-            raw = read_json(path)
+            raw = read_json(path, CheckpointError, require_object=True)
             return parse_config(raw, source=str(path)), raw, str(path)
     found = sorted(directory.glob("*discriminator_config.json"))  # Chinese-ELECTRA's layout
     if len(found) == 1:
-        raw = read_json(found[0])
+        raw = read_json(found[0], CheckpointError, require_object=True)
         return parse_config(raw, source=str(found[0])), raw, str(found[0])
     return None, {}, ""
 
@@ -176,7 +176,7 @@ def _find_generator_config(directory: Path) -> Path | None:
 
 def _raw(config: Any) -> dict:
     if isinstance(config, str | Path):
-        return read_json(Path(config))
+        return read_json(Path(config), CheckpointError, require_object=True)
     if isinstance(config, dict):
         return dict(config)
     return {}

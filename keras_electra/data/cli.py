@@ -95,22 +95,14 @@ def _build_vocab(args: argparse.Namespace) -> int:
 
 
 def _load_tokenizer(vocab: str, cased: bool, uncased: bool):
+    from keras_electra.data.tokenizer import build_tokenizer
 
-    from keras_electra.data.tokenizer import TOKENIZER_CONFIG_FILE, VOCAB_FILE, ElectraTokenizer, load_vocabulary
+    return build_tokenizer(vocab, lower_case=casing_flag(cased, uncased))
 
-    path = Path(vocab)
-    directory = path if path.is_dir() else path.parent
-    settings = {}
-    config = directory / TOKENIZER_CONFIG_FILE
-    if (path.is_dir() or path.name == VOCAB_FILE) and config.is_file():
-        from keras_electra.utils.io import read_json
 
-        settings = read_json(config)
-    if cased:
-        settings = {"lower_case": False, "strip_accents": False}
-    elif uncased:
-        settings = {"lower_case": True, "strip_accents": True}
-    return ElectraTokenizer(load_vocabulary(path), **settings)
+def casing_flag(cased: bool, uncased: bool) -> bool | None:
+    """`--cased` / `--uncased` as `lower_case`: None (neither) lets the vocabulary's tokenizer.json decide."""
+    return False if cased else True if uncased else None
 
 
 def _task_text(args: argparse.Namespace) -> int:

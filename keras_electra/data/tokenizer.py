@@ -25,8 +25,9 @@ from keras_electra.data.vocabulary import (  # noqa: F401  (re-exported)
     UNK,
     VOCAB_FILE,
     load_vocabulary,
-    read_tokenizer_settings,
+    resolve_casing,
     save_vocabulary_files,
+    saved_casing,
     validate_vocabulary,
     write_vocabulary,
 )
@@ -206,9 +207,10 @@ class ElectraTokenizer(keras.layers.Layer):
         save_vocabulary_files(directory, self.vocabulary, self.lower_case, self.strip_accents)
 
     @classmethod
-    def from_directory(cls, directory: str | Path, **overrides) -> ElectraTokenizer:
-        settings = {**read_tokenizer_settings(directory), **overrides}
-        return cls(load_vocabulary(directory), **settings)
+    def from_directory(cls, directory: str | Path, lower_case: bool | None = None,
+                       strip_accents: bool | None = None) -> ElectraTokenizer:
+        """`build_tokenizer` on a directory holding vocab.txt (and tokenizer.json)."""
+        return build_tokenizer(directory, lower_case, strip_accents)
 
     def get_config(self) -> dict:
         return {
@@ -223,3 +225,16 @@ class ElectraTokenizer(keras.layers.Layer):
         config = dict(config)
         config.pop("trainable", None)
         return cls(**config)
+
+
+def build_tokenizer(vocab: Sequence[str] | str | Path, lower_case: bool | None = None,
+                    strip_accents: bool | None = None) -> ElectraTokenizer:
+    """The one tokenizer factory: every command that makes a tokenizer from a vocabulary comes here.
+
+    vocab: a list of tokens, a vocab.txt, or a directory holding vocab.txt (a model, a
+    `build-vocab` output). The casing is the explicit `lower_case` / `strip_accents`, else
+    what the vocabulary's tokenizer.json records, else uncased (see `resolve_casing`).
+    """
+    lower, strip = resolve_casing(vocab, lower_case, strip_accents)
+    tokens = load_vocabulary(vocab) if isinstance(vocab, str | Path) else list(vocab)
+    return ElectraTokenizer(tokens, lower_case=lower, strip_accents=strip)

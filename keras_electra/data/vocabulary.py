@@ -74,15 +74,35 @@ def save_vocabulary_files(directory: str | Path, vocabulary: Sequence[str], lowe
         tmp.write_text(json.dumps({"lower_case": lower_case, "strip_accents": strip_accents}) + "\n")
 
 
-def read_tokenizer_settings(directory: str | Path) -> dict:
-    """The casing saved in `tokenizer.json` ({} when there is none)."""
-    path = Path(directory) / TOKENIZER_CONFIG_FILE
-    if not path.is_file():
+def saved_casing(vocab: str | Path) -> dict[str, bool]:
+    """The casing recorded beside a vocabulary: `tokenizer.json` in `vocab` (a directory), or beside
+    `vocab` when it is a file named vocab.txt (`build-vocab` writes one only then), else {}."""
+    path = Path(vocab)
+    if path.is_dir():
+        config_path = path / TOKENIZER_CONFIG_FILE
+    elif path.name == VOCAB_FILE:
+        config_path = path.parent / TOKENIZER_CONFIG_FILE
+    else:
         return {}
-    settings = read_json(path)
-    if not isinstance(settings, dict) or set(settings) - {"lower_case", "strip_accents"}:
-        raise VocabularyError(f"{path}: expected {{\"lower_case\": ..., \"strip_accents\": ...}}")
+    if not config_path.is_file():
+        return {}
+    settings = read_json(config_path, VocabularyError, require_object=True)
+    if (set(settings) - {"lower_case", "strip_accents"}
+            or not all(isinstance(v, bool) for v in settings.values())):
+        raise VocabularyError(f"{config_path}: expected {{\"lower_case\": true|false, \"strip_accents\": true|false}}")
     return settings
+
+
+def resolve_casing(vocab: Sequence[str] | str | Path, lower_case: bool | None = None,
+                   strip_accents: bool | None = None) -> tuple[bool, bool]:
+    """(lower_case, strip_accents) for `vocab`: the explicit values win, then the vocabulary's
+    tokenizer.json, then BERT's defaults (uncased; accents stripped exactly when lower-casing)."""
+    saved = saved_casing(vocab) if isinstance(vocab, str | Path) else {}
+    if lower_case is None:
+        lower_case = saved.get("lower_case", True)
+        if strip_accents is None and "lower_case" in saved:
+            strip_accents = saved.get("strip_accents")
+    return bool(lower_case), bool(lower_case if strip_accents is None else strip_accents)
 
 
 class Vocabulary:
@@ -114,5 +134,7 @@ class Vocabulary:
         save_vocabulary_files(directory, self.vocabulary, self.lower_case, self.strip_accents)
 
     @classmethod
-    def from_directory(cls, directory: str | Path, **overrides) -> Vocabulary:
-        return cls(load_vocabulary(directory), **{**read_tokenizer_settings(directory), **overrides})
+    def from_directory(cls, directory: str | Path, lower_case: bool | None = None,
+                       strip_accents: bool | None = None) -> Vocabulary:
+        lower, strip = resolve_casing(directory, lower_case, strip_accents)
+        return cls(load_vocabulary(directory), lower_case=lower, strip_accents=strip)

@@ -121,8 +121,8 @@ def calibration_inputs(model_path: str | Path, data: str | None, limit: int, max
     from keras_electra.data import tfds_data
     from keras_electra.errors import DataError
     from keras_electra.export.common import rebuild_preprocessor
+    from keras_electra.export.encoding import encode_examples, encode_texts
     from keras_electra.export.onnx import is_saved_model
-    from keras_electra.export.predictor import encode_examples, encode_texts
     from keras_electra.export.saved_model import prepare_model, read_saved_model_info
     from keras_electra.tasks.registry import TableSource, get_task, read_split
 

@@ -12,10 +12,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -119,36 +118,19 @@ class ExportInfo:
 
 
 # ----------------------------------------------------------------------- loading
-def _register_task_classes() -> None:
-    from keras_electra.tasks.registry import runners
-
-    runners()  # importing the runners registers every task class with Keras
-
-
 def load_for_export(path: str | Path, pair: bool | None = None) -> tuple[keras.Model, ExportInfo]:
     """(task model, its ExportInfo) from a fine-tuned model directory or a `.keras` file.
 
     pair: whether a classifier takes sentence pairs; None reads it from `task.json`
     (the task's dataset has a second text column).
     """
-    from keras_electra.tasks.finetune import TASK_FILE, load_task
+    from keras_electra.tasks.outputs import load_finetuned
 
     path = Path(path)
-    if path.is_file() and path.suffix == ".keras":
-        _register_task_classes()
-        from keras_electra.saving import load_keras_file
-        from keras_electra.utils.io import read_json
-
-        model = load_keras_file(path, compile=False)
-        info_file = path.parent / TASK_FILE
-        task_json = read_json(info_file) if info_file.is_file() else {}
-        source = path
-    else:
-        if not path.is_dir():
-            raise ExportError(f"model directory not found: {path}")
-        model, task_json = load_task(path)
-        source = path
-    return model, export_info(model, task_json, pair=pair, source=str(Path(source).resolve()))
+    if not path.is_dir() and not (path.is_file() and path.suffix == ".keras"):
+        raise ExportError(f"model directory not found: {path}")
+    model, task_json = load_finetuned(path)  # a `.keras` file: with the task.json beside it
+    return model, export_info(model, task_json, pair=pair, source=str(path.resolve()))
 
 
 def export_info(model: keras.Model, task_json: dict | None = None, pair: bool | None = None,
@@ -200,13 +182,14 @@ def _task_takes_pairs(task_json: dict) -> bool:
 
 def rebuild_preprocessor(info: ExportInfo, vocabulary: Sequence[str]):
     """The task preprocessor described by `info`, on a tokenizer of `vocabulary`."""
-    from keras_electra.data.tokenizer import ElectraTokenizer
+    from keras_electra.data.tokenizer import build_tokenizer
+    from keras_electra.saving import register_all
 
-    _register_task_classes()
+    register_all()
     cls = keras.saving.get_registered_object(info.preprocessor["class_name"])
     if cls is None:
         raise ExportError(f"unknown preprocessor {info.preprocessor['class_name']!r} in the export metadata")
-    tokenizer = ElectraTokenizer(list(vocabulary), **info.tokenizer)
+    tokenizer = build_tokenizer(list(vocabulary), **info.tokenizer)
     config = dict(info.preprocessor["config"])
     config["seq_length"] = info.seq_length
     return cls(tokenizer, **config)
@@ -268,23 +251,4 @@ def slim_model(model: keras.Model, keep_layers: int) -> keras.Model:
     return slim
 
 
-@contextlib.contextmanager
-def quiet_tensorflow() -> Iterator[None]:
-    """Silence absl/TF warnings that conversion tools print for every call."""
-    import logging
 
-    logger = logging.getLogger("tensorflow")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-def human_size(num_bytes: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if num_bytes < 1024 or unit == "GiB":
-            return f"{num_bytes:.1f} {unit}" if unit != "B" else f"{num_bytes} B"
-        num_bytes /= 1024
-    return f"{num_bytes:.1f} GiB"

@@ -3,7 +3,8 @@
 `Predictor.load(path)` picks a backend from the path; every backend only maps model inputs
 (`token_ids`, `segment_ids`, `padding_mask`) to logits. Tokenisation and decoding are shared:
 the task's own preprocessor (rebuilt from the metadata each export carries) and the tasks'
-decoders, so the output is the same dicts as `keras_electra.tasks.predict.predict_texts`:
+decoders. This is the one prediction path (`keras_electra.tasks.predict.predict_texts` is it
+on a model directory); the output dicts:
 
 - classification / relation: {"text", "label", "probability", "probabilities": {label: p}}
 - regression: {"text", "score"}
@@ -19,12 +20,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from keras_electra.errors import DataError
 from keras_electra.export.common import (
     IDS_SIGNATURE,
     MODEL_KEYS,
@@ -33,8 +32,7 @@ from keras_electra.export.common import (
     ExportInfo,
     rebuild_preprocessor,
 )
-
-FORMAT_NAMES = ("keras", "saved_model", "tflite", "onnx")
+from keras_electra.export.encoding import encode_texts, model_inputs, strings
 
 
 def detect_format(path: str | Path) -> str:
@@ -58,84 +56,6 @@ def detect_format(path: str | Path) -> str:
     if is_saved_model(path):
         return "saved_model"
     raise ExportError(f"{path}: neither a fine-tuned model directory (model.keras) nor a SavedModel")
-
-
-# ------------------------------------------------------------------------ encoding
-def _strings(values: Sequence[str]) -> tf.Tensor:
-    return tf.constant(list(values), tf.string, shape=[len(values)])
-
-
-def _model_inputs(packed: dict) -> dict[str, np.ndarray]:
-    return {k: np.asarray(packed[k], np.int32) for k in MODEL_KEYS}
-
-
-def encode_texts(preprocessor, info: ExportInfo, texts: Sequence[str]) -> dict[str, np.ndarray]:
-    """Raw inputs in `predict`'s format → model input arrays (calibration data, benchmarks).
-
-    Classifiers take "a<TAB>b" for a pair; QA "question<TAB>context"; multiple choice
-    "context<TAB>question<TAB>choice 1<TAB>choice 2...".
-    """
-    from keras_electra.tasks.predict import split_pair
-
-    texts = [str(t) for t in texts]
-    if not texts:
-        raise DataError("no texts to encode")
-    task = info.task_type
-    if task in ("classification", "regression"):
-        pairs = [split_pair(t) for t in texts]
-        if info.pair or any(b is not None for _, b in pairs):
-            return _model_inputs(preprocessor((_strings([a for a, _ in pairs]), _strings([b or "" for _, b in pairs]))))
-        return _model_inputs(preprocessor(_strings(texts)))
-    if task == "relation_classification":
-        return _model_inputs(preprocessor(_strings(texts)))
-    if task == "token_classification":
-        return _model_inputs(preprocessor.encode_text(_strings(texts)))
-    if task == "question_answering":
-        from keras_electra.tasks.question_answerer import encode_windows
-
-        parts = [t.split("\t", 1) for t in texts]
-        if any(len(p) != 2 for p in parts):
-            raise DataError("question-answering calibration texts are 'question<TAB>context'")
-        return _model_inputs(encode_windows(preprocessor, [p[0] for p in parts], [p[1] for p in parts]))
-    if task == "multiple_choice":
-        rows = [t.split("\t") for t in texts]
-        c = info.num_choices
-        if any(len(r) < 4 for r in rows):
-            raise DataError("multiple-choice calibration texts are 'context<TAB>question<TAB>choice<TAB>choice...'")
-        choices = [(r[2:] + [""] * c)[:c] for r in rows]
-        return _model_inputs(preprocessor((_strings([r[0] for r in rows]), _strings([r[1] for r in rows]),
-                                           tf.constant(choices, tf.string, shape=[len(rows), c]))))
-    raise ExportError(f"unknown task type {task!r}")
-
-
-def encode_examples(preprocessor, info: ExportInfo, examples: Sequence[Any]) -> dict[str, np.ndarray]:
-    """Dataset reader examples (training data) → model input arrays, as the task runners pack them."""
-    examples = list(examples)
-    if not examples:
-        raise DataError("no examples to encode")
-    first = examples[0]
-    if hasattr(first, "words"):
-        words = tf.ragged.constant([list(e.words) for e in examples], dtype=tf.string, ragged_rank=1)
-        return _model_inputs(preprocessor.encode_words(words))
-    if hasattr(first, "context") and hasattr(first, "choices"):
-        from keras_electra.tasks.multiple_choice import _inputs
-
-        return _model_inputs(preprocessor(_inputs(examples, info.num_choices)))
-    if hasattr(first, "question") and hasattr(first, "context"):
-        from keras_electra.tasks.question_answerer import encode_windows
-
-        return _model_inputs(encode_windows(preprocessor, [e.question for e in examples],
-                                            [e.context for e in examples]))
-    if info.task_type == "relation_classification":
-        from keras_electra.tasks.relation_classifier import marked_texts
-
-        return _model_inputs(preprocessor(_strings(marked_texts(examples, preprocessor.markers))))
-    if hasattr(first, "text_a"):
-        if info.pair or any(e.text_b is not None for e in examples):
-            return _model_inputs(preprocessor((_strings([e.text_a for e in examples]),
-                                               _strings([e.text_b or "" for e in examples]))))
-        return _model_inputs(preprocessor(_strings([e.text_a for e in examples])))
-    raise ExportError(f"cannot encode examples of type {type(first).__name__} for a {info.task_type} model")
 
 
 # ------------------------------------------------------------------------ backends
@@ -162,7 +82,7 @@ class KerasBackend(Backend):
         self.model = model
 
     def logits(self, inputs, batch_size=32):
-        return np.asarray(self.model.predict(_model_inputs(inputs), batch_size=batch_size, verbose=0), np.float32)
+        return np.asarray(self.model.predict(model_inputs(inputs), batch_size=batch_size, verbose=0), np.float32)
 
 
 class SavedModelBackend(Backend):
@@ -201,7 +121,7 @@ class TFLiteBackend(Backend):
             raise ExportError("this TFLite model takes text, not token ids")
         from keras_electra.export.tflite import run_signature
 
-        return run_signature(self.interpreter, _model_inputs(inputs), self.signature, batch_size)["logits"]
+        return run_signature(self.interpreter, model_inputs(inputs), self.signature, batch_size)["logits"]
 
     def text_logits(self, texts: dict[str, Sequence[str]], batch_size: int = 32) -> np.ndarray:
         from keras_electra.export.tflite import run_signature
@@ -286,7 +206,7 @@ class Predictor:
     # ------------------------------------------------------------ raw outputs
     def logits(self, inputs: dict[str, np.ndarray], batch_size: int = 32) -> np.ndarray:
         """Logits for model input arrays (already packed to this model's sequence length)."""
-        inputs = _model_inputs(inputs)
+        inputs = model_inputs(inputs)
         expected = self.info.model_input_shape[1:]
         if tuple(inputs["token_ids"].shape[1:]) != tuple(expected):
             raise ExportError(f"inputs of shape {inputs['token_ids'].shape} do not fit this model "
@@ -340,7 +260,7 @@ class Predictor:
 
             return [{"text": t, **r} for t, r in zip(texts, decode_text(_ModelView(self), texts))]
         if task == "relation_classification":
-            x = self.preprocessor(_strings(texts))
+            x = self.preprocessor(strings(texts))
             return _labelled(texts, softmax(self.logits(x, batch_size)), info.labels)
         # classification / regression
         pairs = [split_pair(t) for t in texts]
@@ -352,9 +272,9 @@ class Predictor:
             logits = self.backend.text_logits(feed, batch_size)
         else:
             if is_pair:
-                x = self.preprocessor((_strings([a for a, _ in pairs]), _strings([b or "" for _, b in pairs])))
+                x = self.preprocessor((strings([a for a, _ in pairs]), strings([b or "" for _, b in pairs])))
             else:
-                x = self.preprocessor(_strings(texts))
+                x = self.preprocessor(strings(texts))
             logits = self.logits(x, batch_size)
         if task == "regression":
             return [{"text": t, "score": float(s)} for t, s in zip(texts, np.asarray(logits)[:, 0])]
@@ -380,11 +300,7 @@ def predict_any(
     choices: Sequence[str] | None = None,
     batch_size: int = 32,
 ) -> list[dict]:
-    """`predict_texts` for any format: a fine-tuned model directory, a SavedModel (the `NAME`
+    """Predictions for any format: a fine-tuned model directory, a SavedModel (the `NAME`
     directory or a version inside it), a `.tflite` or an `.onnx` file."""
-    if detect_format(path) == "keras" and Path(path).is_dir():
-        from keras_electra.tasks.predict import predict_texts
-
-        return predict_texts(path, texts, question=question, context=context, choices=choices, batch_size=batch_size)
     return load_predictor(path).predict(texts, question=question, context=context, choices=choices,
                                         batch_size=batch_size)

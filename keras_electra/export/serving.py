@@ -90,6 +90,3 @@ def rest_body(inputs: Mapping[str, Sequence], signature_name: str = SERVING_SIGN
     return {"signature_name": signature_name,
             "instances": [{k: v[i] for k, v in columns.items()} for i in range(n)]}
 
-
-def rest_url(host: str, model_name: str, port: int = 8501) -> str:
-    return f"http://{host}:{port}/v1/models/{model_name}:predict"

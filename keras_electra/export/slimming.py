@@ -65,7 +65,8 @@ def slimming_table(
     """One row per variant: keep_layers, quantize, bytes, latency_ms (batch 1), and the dev metric."""
     from keras_electra.export.cli import calibration_inputs
     from keras_electra.export.common import load_for_export
-    from keras_electra.export.predictor import Predictor, encode_examples
+    from keras_electra.export.encoding import encode_examples
+    from keras_electra.export.predictor import Predictor
     from keras_electra.export.tflite import export_tflite
     from keras_electra.tasks.registry import get_task, read_split
 

@@ -319,7 +319,7 @@ def export_tflite(
                               "--quantize none, float16 or dynamic")
         if quantize == "int8" and calibration_inputs is None and calibration_texts is not None:
             from keras_electra.export.common import rebuild_preprocessor
-            from keras_electra.export.predictor import encode_texts
+            from keras_electra.export.encoding import encode_texts
 
             preprocessor = preprocessor or rebuild_preprocessor(info, vocabulary)
             calibration_inputs = encode_texts(preprocessor, info, list(calibration_texts)[:num_calibration])

@@ -52,7 +52,11 @@ def register(subparsers) -> None:
     pre.add_argument("--tfds-data-dir", metavar="DIR", help="TFDS data directory for tfds: corpora")
     pre.add_argument("--vocab", help="vocab.txt (required unless --init, resuming or ArrayRecord shards, whose "
                      "metadata holds theirs, provide one)")
-    pre.add_argument("--cased", action="store_true", help="do not lower-case (cased vocabularies)")
+    casing = pre.add_mutually_exclusive_group()
+    casing.add_argument("--cased", action="store_true",
+                        help="keep the case (default: the --vocab's tokenizer.json, as build-vocab writes it, else "
+                        "uncased)")
+    casing.add_argument("--uncased", action="store_true", help="lower-case and strip accents")
     pre.add_argument("--output", required=True, help="output directory (checkpoints, logs, final models)")
     pre.add_argument("--steps", type=int, help="total training steps (default: the preset's)")
     pre.add_argument("--batch-size", type=int)
@@ -122,11 +126,22 @@ def _quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lower_case(args: argparse.Namespace) -> bool:
+    """--cased / --uncased, else the casing the --vocab's tokenizer.json records (else uncased)."""
+    from keras_electra.data.cli import casing_flag
+    from keras_electra.data.vocabulary import resolve_casing
+
+    lower_case = casing_flag(args.cased, args.uncased)
+    if lower_case is None and args.vocab:
+        lower_case, _ = resolve_casing(args.vocab)
+    return True if lower_case is None else lower_case
+
+
 def _pretrain(args: argparse.Namespace) -> int:
     from keras_electra.pretraining.trainer import PretrainingOptions, run_pretraining
 
     options = PretrainingOptions(
-        preset=args.preset, sources=args.corpus, vocab=args.vocab, lower_case=not args.cased,
+        preset=args.preset, sources=args.corpus, vocab=args.vocab, lower_case=_lower_case(args),
         steps=args.steps, batch_size=args.batch_size, seq_length=args.seq_length,
         learning_rate=args.learning_rate, warmup_steps=args.warmup_steps, mask_rate=args.mask_rate,
         mixed_precision=args.mixed_precision, jit_compile=args.jit, objective=args.objective,

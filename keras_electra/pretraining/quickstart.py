@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_electra.data.tokenizer import ElectraTokenizer
+from keras_electra.data.tokenizer import ElectraTokenizer, build_tokenizer
 from keras_electra.errors import ElectraError
 
 # Each: a sentence, the word swapped out and the (one-token, out-of-place) word swapped in.
@@ -220,7 +220,7 @@ def run_quickstart(output_dir: str | Path, corpus: list[str] | None = None, step
 
     mark = time.perf_counter()
     discriminator = load_keras_file(pretrained / "discriminator" / "model.keras")
-    tokenizer = ElectraTokenizer.from_directory(pretrained / "discriminator")
+    tokenizer = build_tokenizer(pretrained / "discriminator")
     print("[3/5] Replaced-token detection: one word swapped per sentence (*marked*), P(replaced) per token")
     ranks = show_replaced_token_detection(discriminator, tokenizer, seq_length)
     print(f"      the swapped token ranks first in {ranks.count(1)} of {len(ranks)} sentences")

@@ -27,9 +27,9 @@ import numpy as np
 from keras_electra.config import PRESETS, ElectraConfig
 from keras_electra.convert.resolve import resolve_optional
 from keras_electra.errors import CheckpointError, ElectraError, TrainingError
+from keras_electra.optimization import create_optimizer
 from keras_electra.pretraining import checkpoints
 from keras_electra.pretraining.checkpoints import CHECKPOINT_DIR
-from keras_electra.pretraining.optimization import create_optimizer
 from keras_electra.pretraining.pretrainer import ElectraPretrainer
 from keras_electra.utils.devices import resolve_jit_compile
 from keras_electra.utils.io import atomic_directory, output_lock, read_json, write_json
@@ -592,8 +592,9 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
         replicas = strategy.num_replicas_in_sync
         scope = strategy.scope()
         # Like Keras' own "auto", XLA stays off under Mirrored/MultiWorker strategies, where it
-        # cannot place per-replica state; TPUStrategy compiles with XLA regardless.
-        jit_compile = resolve_jit_compile(options.jit_compile) and replicas == 1
+        # cannot place per-replica state (an explicit --jit on is refused there); TPUStrategy compiles
+        # with XLA regardless.
+        jit_compile = resolve_jit_compile(options.jit_compile, replicas)
     else:
         distribution = jax_distribution(options.strategy)
         replicas = len(distribution.device_mesh.devices.flatten()) if distribution else 1

@@ -22,7 +22,7 @@ _EXPORTS = {
     "FinetuneConfig": "finetune",
     "finetune": "finetune",
     "evaluate": "finetune",
-    "load_task": "finetune",
+    "load_finetuned": "outputs",
     "predict_texts": "predict",
     "TASKS": "registry",
     "get_task": "registry",

@@ -8,7 +8,6 @@ Its preprocessor (tokenizer + packing, TF graph ops only) travels with it in `.k
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,7 +16,7 @@ import numpy as np
 from keras import ops
 
 from keras_electra.config import ElectraConfig
-from keras_electra.data.tokenizer import VOCAB_FILE, ElectraTokenizer
+from keras_electra.data.tokenizer import VOCAB_FILE, ElectraTokenizer, build_tokenizer
 from keras_electra.errors import CheckpointError, ElectraError
 from keras_electra.layers.initializers import activation, default_initializer, truncated_normal
 from keras_electra.layers.random import Dropout
@@ -500,24 +499,19 @@ def load_pretrained_backbone(path: str | Path) -> tuple[ElectraBackbone, Electra
 def load_tokenizer(directory: Path, fallback: Path | None = None) -> ElectraTokenizer:
     for d in (directory, fallback, directory.parent):
         if d is not None and (d / VOCAB_FILE).is_file():
-            return ElectraTokenizer.from_directory(d)
+            return build_tokenizer(d)
     raise CheckpointError(f"no {VOCAB_FILE} beside {directory} (looked in {directory} and its parent)")
 
 
-def random_backbone(preset: str = "tiny", vocabulary: str | Path | None = None, lower_case: bool = True,
+def random_backbone(preset: str = "tiny", vocabulary: str | Path | None = None, lower_case: bool | None = None,
                     seed: int | None = None, **overrides: Any) -> tuple[ElectraBackbone, ElectraTokenizer]:
-    """A randomly initialised backbone of `preset` size with the tokenizer of `vocabulary`."""
+    """A randomly initialised backbone of `preset` size with the tokenizer of `vocabulary`
+    (casing: `lower_case`, else the vocabulary's tokenizer.json, else uncased)."""
     if vocabulary is None:
         raise CheckpointError("random initialisation needs a vocabulary: pass --vocab PATH")
-    tokenizer = ElectraTokenizer(vocabulary, lower_case=lower_case)
+    tokenizer = build_tokenizer(vocabulary, lower_case=lower_case)
     config = ElectraConfig.from_preset(preset, vocab_size=tokenizer.vocabulary_size, **overrides)
     if seed is not None:
         keras.utils.set_random_seed(seed)
     return ElectraBackbone.from_electra_config(config, name="backbone"), tokenizer
 
-
-def read_config_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"cannot read {path}: {err}") from None

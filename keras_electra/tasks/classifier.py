@@ -11,6 +11,7 @@ from keras_electra.errors import DataError
 from keras_electra.models.backbone import ElectraBackbone
 from keras_electra.tasks import metrics as task_metrics
 from keras_electra.tasks.base import (
+    HEADS,
     MODEL_KEYS,
     ClassificationHeadMixin,
     ElectraTask,
@@ -99,6 +100,8 @@ class ClassificationRunner(TaskRunner):
     """Single-label classification of one text or a pair (GLUE, ChnSentiCorp, CSV tables)."""
 
     kind = "classification"
+    heads = HEADS
+    label_smoothing = True
 
     def build_model(self, backbone, tokenizer, seq_length, labels, options):
         if not labels:
@@ -151,19 +154,12 @@ class ClassificationRunner(TaskRunner):
             out["f1"] = task_metrics.f1_binary(preds, y, positive=1)
         return out
 
-    def decode(self, examples, predictions, model):
-        out = []
-        for probs in predictions["scores"]:
-            best = int(probs.argmax())
-            out.append({"label": model.label_names[best], "probability": float(probs[best]),
-                        "probabilities": {name: float(p) for name, p in zip(model.label_names, probs)}})
-        return out
-
 
 class RegressionRunner(ClassificationRunner):
     """One real-valued score per text pair (STS-B), MSE loss."""
 
     kind = "regression"
+    label_smoothing = False  # MSE: there are no classes to smooth
 
     def build_model(self, backbone, tokenizer, seq_length, labels, options):
         return ElectraClassifier.from_backbone(
@@ -196,6 +192,3 @@ class RegressionRunner(ClassificationRunner):
             return task_metrics.glue_metrics("stsb", preds, y)
         return {"pearson": task_metrics.pearson(preds, y), "spearman": task_metrics.spearman(preds, y),
                 "mse": float(np.mean((preds - y) ** 2))}
-
-    def decode(self, examples, predictions, model):
-        return [{"score": float(s)} for s in predictions["scores"][:, 0]]

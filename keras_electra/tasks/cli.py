@@ -47,11 +47,15 @@ def register(subparsers) -> None:
                       help="model size: the architecture for --init random (default small) and the LR defaults; "
                       "small, base, large are the paper's; tiny is a debug size (tests, laptops), not a paper model")
     size.add_argument("--vocab", metavar="PATH", help="vocab.txt for --init random")
-    size.add_argument("--cased", action="store_true", help="do not lower-case (for --init random with a cased vocab)")
+    casing = size.add_mutually_exclusive_group()
+    casing.add_argument("--cased", action="store_true",
+                        help="--init random: keep the case (default: the --vocab's tokenizer.json, else uncased)")
+    casing.add_argument("--uncased", action="store_true", help="--init random: lower-case and strip accents")
     size.add_argument("--config", action="append", metavar="KEY=VALUE",
                       help="change one ElectraConfig field of the --init random network, e.g. --config num_layers=4")
-    size.add_argument("--head", choices=("electra", "huggingface"), default="electra",
-                      help="task head (classifiers and QA): the paper's/official code's (default) or Hugging Face's")
+    size.add_argument("--head", choices=("electra", "huggingface"),
+                      help="task head of classification, regression, multiple choice and QA: the official code's "
+                      "(default) or Hugging Face's (NER: --tagging-head; relations have one head)")
     size.add_argument("--seq-length", type=int, metavar="L",
                       help="tokens per example (default: the task's; QA 384, the official QA config uses 512)")
     opt = p.add_argument_group("recipe (defaults: the paper's)")
@@ -65,7 +69,9 @@ def register(subparsers) -> None:
                      "top block x decay^2 ... embeddings x decay^(n+2); default: the gap closed (top block x decay)")
     opt.add_argument("--warmup-fraction", type=float, default=0.1, metavar="X")
     opt.add_argument("--weight-decay", type=float, default=0.0, metavar="X")
-    opt.add_argument("--dropout", type=float, default=0.1, metavar="X")
+    opt.add_argument("--dropout", type=float, metavar="X",
+                     help="dropout of the encoder and the head (default: 0.1 in the head, the --init model's own "
+                     "in the encoder; 0.1 for every released model and --init random)")
     opt.add_argument("--seed", type=int, default=0)
     opt.add_argument("--seeds", type=int, nargs="+", metavar="S",
                      help="train one model per seed: report the median dev score (the paper: 10 seeds on GLUE) "
@@ -83,7 +89,8 @@ def register(subparsers) -> None:
     opt.add_argument("--default-initializer", choices=("glorot_uniform", "truncated_normal"),
                      help="init of the new task head (and of embeddings_project for --init random): "
                      "glorot_uniform (official, default) or truncated normal(0.02) like Hugging Face")
-    opt.add_argument("--label-smoothing", type=float, default=0.0, metavar="X")
+    opt.add_argument("--label-smoothing", type=float, default=0.0, metavar="X",
+                     help="classification, tagging, relation and multiple-choice losses (default 0: none)")
     opt.add_argument("--fgm-epsilon", type=float, default=0.0, metavar="X",
                      help="FGM adversarial training on the word embeddings with this epsilon (e.g. 1.0); "
                      "TensorFlow and JAX backends")
@@ -191,11 +198,12 @@ def _finetune(args) -> int:
     task = args.task or (tfds_data.task_for(args.tfds) if args.tfds else None)
     if not task:
         raise ElectraError("--task is required (it can be left out only with --tfds)")
+    from keras_electra.data.cli import casing_flag
     from keras_electra.tasks.finetune import FinetuneConfig, finetune
 
     config = FinetuneConfig(
         task=task, data=data, init=args.init, output=args.output, preset=args.preset, vocab=args.vocab,
-        lower_case=not args.cased, epochs=args.epochs, batch_size=args.batch_size,
+        lower_case=casing_flag(args.cased, args.uncased), epochs=args.epochs, batch_size=args.batch_size,
         eval_batch_size=args.eval_batch_size, learning_rate=args.learning_rate,
         layerwise_lr_decay=args.layerwise_lr_decay, legacy_layerwise_decay=args.legacy_layerwise_decay,
         warmup_fraction=args.warmup_fraction, weight_decay=args.weight_decay, dropout=args.dropout,

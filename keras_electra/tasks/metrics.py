@@ -231,18 +231,13 @@ def _prf(tp: int, n_pred: int, n_true: int) -> tuple[float, float, float]:
     return precision, recall, f1
 
 
-SCHEMES = ("IOB1", "IOB2", "IOBES")
-
-
-def entity_prf(true_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]], scheme: str = "IOB2") -> dict:
+def entity_prf(true_tags: Sequence[Sequence[str]], pred_tags: Sequence[Sequence[str]]) -> dict:
     """Entity-level micro precision/recall/F1 and per-type scores (= seqeval default mode).
 
     An entity is correct when its type, start and end all match. Returns
     {"precision", "recall", "f1", "per_type": {type: {"precision", "recall", "f1", "support"}}}.
-    `scheme` names the tagging of both sides; chunking is conlleval-style for all of them.
+    Chunking is conlleval-style, so IOB1, IOB2 and IOBES tags all score alike.
     """
-    if scheme not in SCHEMES:
-        raise ElectraError(f"entity_prf: unknown scheme {scheme!r} (expected one of {', '.join(SCHEMES)})")
     if len(true_tags) != len(pred_tags):
         raise ElectraError(f"entity_prf: {len(true_tags)} true sentences but {len(pred_tags)} predicted")
     true_set: dict[str, set] = {}

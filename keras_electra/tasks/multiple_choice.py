@@ -11,6 +11,7 @@ from keras_electra.layers.random import Dropout
 from keras_electra.models.backbone import ElectraBackbone
 from keras_electra.tasks import metrics as task_metrics
 from keras_electra.tasks.base import (
+    HEADS,
     MODEL_KEYS,
     ElectraTask,
     MaskedSparseCrossentropy,
@@ -112,6 +113,8 @@ class MultipleChoiceRunner(TaskRunner):
     """C3-style multiple choice: pick one of up to `num_choices` answers."""
 
     kind = "choice"
+    heads = HEADS
+    label_smoothing = True
 
     def build_model(self, backbone, tokenizer, seq_length, labels, options):
         return ElectraMultipleChoice.from_backbone(
@@ -162,10 +165,3 @@ class MultipleChoiceRunner(TaskRunner):
     def score(self, task, examples, predictions, model):
         gold = self.labels(examples, "evaluation data")
         return {"accuracy": task_metrics.accuracy(predictions["scores"].argmax(-1), gold)}
-
-    def decode(self, examples, predictions, model):
-        out = []
-        for e, probs in zip(examples, predictions["scores"]):
-            best = int(probs[: len(e.choices)].argmax())
-            out.append({"choice": best, "answer": e.choices[best], "probability": float(probs[best])})
-        return out

@@ -1,7 +1,6 @@
-"""`predict_texts`: raw text in, labels / entities / answers out, from a fine-tuned model directory.
-
-The output format is stable (the export predictors for SavedModel, TFLite and ONNX give
-the same dicts):
+"""`predict_texts`: raw text in, labels / entities / answers out, from a fine-tuned model directory,
+and the input checks and output dicts that `keras_electra.export.predictor` (the one prediction
+path, for every format) shares:
 
 - classification / relation: {"text", "label", "probability", "probabilities": {label: p}}
 - regression: {"text", "score"}
@@ -13,7 +12,6 @@ the same dicts):
 
 from __future__ import annotations
 
-import functools
 import re
 import sys
 import unicodedata
@@ -21,18 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from keras_electra.errors import DataError
-from keras_electra.tasks.base import MODEL_KEYS
-from keras_electra.tasks.classifier import ElectraClassifier
-from keras_electra.tasks.multiple_choice import ElectraMultipleChoice
-from keras_electra.tasks.prompting import PromptClassifier, predict_prompt_texts
-from keras_electra.tasks.question_answerer import ElectraQuestionAnswerer
-from keras_electra.tasks.registry import check_pair_inputs, takes_pairs
-from keras_electra.tasks.relation_classifier import ElectraRelationClassifier
-from keras_electra.tasks.runner import softmax
-from keras_electra.tasks.token_classifier import ElectraTokenClassifier, decode_text
 
 PAIR_SEPARATORS = ("\t", " ||| ")
 
@@ -85,13 +73,6 @@ def check_texts(texts: Sequence[str]) -> None:
             raise DataError(f"text {i + 1} is empty (only white space, control or zero-width characters)")
 
 
-@functools.lru_cache(maxsize=4)
-def _load(model_dir: str):
-    from keras_electra.tasks.finetune import load_task
-
-    return load_task(model_dir)
-
-
 def predict_texts(
     model_dir: str | Path,
     texts: Sequence[str] = (),
@@ -106,36 +87,21 @@ def predict_texts(
     - NER: `texts`; relations: `texts` with `<e1>..</e1>` and `<e2>..</e2>` markers;
     - QA: `context` and one or more questions (`question`, or `texts` as the questions);
     - multiple choice: `context`, `question` and `choices` (or `texts` as the choices).
+
+    The one prediction path: `keras_electra.export.predictor.Predictor`, whose Keras backend
+    serves a model directory exactly as its other backends serve SavedModel, TFLite and ONNX.
     """
-    model, info = _load(str(Path(model_dir).resolve()))
-    texts, question, context, choices = clean_inputs(texts, question, context, choices)
-    if isinstance(model, ElectraQuestionAnswerer):
-        questions = qa_questions(question, texts, context)
-        return qa_results(questions, context, model.answer(questions, [context] * len(questions), batch_size))
-    if isinstance(model, ElectraMultipleChoice):
-        q, options, padded = choice_inputs(context, question, choices or texts, model.num_choices)
-        x = model.preprocessor((tf.constant([context]), tf.constant([q]), tf.constant([padded])))
-        return choice_result(context, q, options, softmax(model.predict(x, verbose=0))[0])
-    check_texts(texts)
-    if isinstance(model, ElectraTokenClassifier):
-        return [{"text": t, **r} for t, r in zip(texts, decode_text(model, texts))]
-    if isinstance(model, PromptClassifier):
-        return predict_prompt_texts(model, texts, batch_size)
-    if isinstance(model, ElectraRelationClassifier):
-        x = model.preprocessor(tf.constant(texts))
-        return _labelled(texts, softmax(model.predict(x, batch_size=batch_size, verbose=0)), model.label_names)
-    if isinstance(model, ElectraClassifier):
-        pairs = [split_pair(t) for t in texts]
-        check_pair_inputs(pairs, takes_pairs(info))
-        if any(b is not None for _, b in pairs):
-            x = model.preprocessor((tf.constant([a for a, _ in pairs]), tf.constant([b or "" for _, b in pairs])))
-        else:
-            x = model.preprocessor(tf.constant(texts))
-        logits = model.predict({k: x[k] for k in MODEL_KEYS}, batch_size=batch_size, verbose=0)
-        if model.is_regression:
-            return [{"text": t, "score": float(s)} for t, s in zip(texts, np.asarray(logits)[:, 0])]
-        return _labelled(texts, softmax(logits), model.label_names)
-    raise DataError(f"{model_dir}: unsupported task model {type(model).__name__}")
+    if _task_info(model_dir).get("kind") == "prompt":  # not exportable: scored through its template
+        from keras_electra.tasks.outputs import load_finetuned
+        from keras_electra.tasks.prompting import predict_prompt_texts
+
+        texts = clean_inputs(texts, question, context, choices)[0]
+        check_texts(texts)
+        return predict_prompt_texts(load_finetuned(model_dir)[0], texts, batch_size)
+    from keras_electra.export.predictor import load_predictor
+
+    return load_predictor(model_dir).predict(texts, question=question, context=context, choices=choices,
+                                             batch_size=batch_size)
 
 
 def qa_questions(question: str | Sequence[str] | None, texts: Sequence[str], context: str | None) -> list[str]:
@@ -196,3 +162,12 @@ def format_prediction(result: dict) -> str:
     if "score" in result:
         return f"{result['score']:.4f}\t{result['text']}"
     return f"{result['label']}\t(p={result['probability']:.3f})\t{result['text']}"
+
+
+def _task_info(model_dir: str | Path) -> dict:
+    """task.json of a fine-tuned model directory ({} for anything else, e.g. an export)."""
+    from keras_electra.tasks.outputs import TASK_FILE
+    from keras_electra.utils.io import read_json
+
+    path = Path(model_dir) / TASK_FILE
+    return read_json(path) if path.is_file() else {}

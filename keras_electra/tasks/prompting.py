@@ -394,8 +394,9 @@ def zero_shot(model: str | Path, template: str, label_items: Sequence[str], data
               output: str | Path | None = None, overwrite: bool = False, seed: int = 0) -> dict[str, Any]:
     """Score a discriminator, untrained, on one split of a classification task (and/or save the prompt model
     to `output`, for `keras-electra predict`). Returns the scores and the setup."""
-    from keras_electra.tasks.finetune import check_output, save_task_model, subsample
+    from keras_electra.tasks.outputs import check_output, save_task_model
     from keras_electra.tasks.registry import TableSource, get_task, read_split
+    from keras_electra.tasks.task_data import subsample
     from keras_electra.utils.io import output_lock, write_json
 
     if data is None and output is None:

@@ -440,6 +440,7 @@ class QuestionAnsweringRunner(TaskRunner):
     """SQuAD-format extractive QA (SQuAD v1.1/v2.0, XQuAD, CMRC 2018)."""
 
     kind = "qa"
+    heads = QA_HEADS
 
     def build_model(self, backbone, tokenizer, seq_length, labels, options):
         return ElectraQuestionAnswerer.from_backbone(
@@ -540,7 +541,3 @@ class QuestionAnsweringRunner(TaskRunner):
             na = {e.guid: float(a["null_score_diff"]) for e, a in zip(examples, answers)}
             return task_metrics.squad_v2(preds, examples, na_probs=na, na_prob_thresh=model.null_score_threshold)
         return task_metrics.squad_v1(preds, examples)
-
-    def decode(self, examples, predictions, model):
-        return [{"answer": a["answer"], "start": a["start"], "end": a["end"], "score": a["score"]}
-                for a in self.answers(examples, predictions, model)]

@@ -97,6 +97,7 @@ class RelationRunner(TaskRunner):
     """SemEval-2010 Task 8 style: a directional relation between two marked nominals."""
 
     kind = "relation"
+    label_smoothing = True
 
     def build_model(self, backbone, tokenizer, seq_length, labels, options):
         if not labels:
@@ -149,10 +150,3 @@ class RelationRunner(TaskRunner):
         gold = [str(e.label) for e in examples]
         scores = task_metrics.semeval_scores(preds, gold)
         return {k: v for k, v in scores.items() if not isinstance(v, dict)}
-
-    def decode(self, examples, predictions, model):
-        out = []
-        for probs in predictions["scores"]:
-            best = int(probs.argmax())
-            out.append({"label": model.label_names[best], "probability": float(probs[best])})
-        return out

@@ -47,6 +47,8 @@ class TaskRunner:
     """One kind of task (classification, regression, token, qa, choice, relation)."""
 
     kind: str = ""
+    heads: tuple[str, ...] = ()  # the values of the `head` option build_model honours (none: it has one head)
+    label_smoothing: bool = False  # whether compile_args honours the `label_smoothing` option
 
     def build_model(self, backbone, tokenizer, seq_length: int, labels: list[str] | None, options: dict):
         raise NotImplementedError
@@ -67,10 +69,6 @@ class TaskRunner:
         raise NotImplementedError
 
     def score(self, task: str, examples: Sequence, predictions: dict[str, np.ndarray], model) -> dict[str, float]:
-        raise NotImplementedError
-
-    def decode(self, examples: Sequence, predictions: dict[str, np.ndarray], model) -> list[dict]:
-        """One JSON-friendly prediction per example (label, entities, answer...)."""
         raise NotImplementedError
 
 

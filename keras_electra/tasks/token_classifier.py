@@ -184,6 +184,7 @@ class TokenClassificationRunner(TaskRunner):
     """Word-level IOB2 tagging (CoNLL-2003, CLUENER)."""
 
     kind = "token"
+    label_smoothing = True  # its head is chosen with the `tagging_head` option (--tagging-head)
 
     def build_model(self, backbone, tokenizer, seq_length, labels, options):
         if not labels:
@@ -265,13 +266,3 @@ class TokenClassificationRunner(TaskRunner):
         token_total = sum(len(g) for g in gold)
         result["token_accuracy"] = sum(p == t for g, q in zip(gold, pred) for p, t in zip(q, g)) / max(token_total, 1)
         return result
-
-    def decode(self, examples, predictions, model):
-        out = []
-        for e, tags in zip(examples, self.predicted_tags(examples, predictions, model)):
-            # Chinese NER data has one character per "word": join those without spaces.
-            sep = "" if all(len(w) == 1 and not w.isascii() for w in e.words) else " "
-            entities = [{"type": kind, "text": sep.join(e.words[a:b + 1]), "start_word": a, "end_word": b}
-                        for kind, a, b in entities_from_tags(tags)]
-            out.append({"tags": tags, "entities": entities})
-        return out

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from keras_electra.errors import DataError, OutputError
+from keras_electra.errors import DataError, ElectraError, OutputError
 
 
 def _umask_mode(mode: int) -> int:
@@ -91,13 +91,20 @@ def write_json(path: str | Path, value: Any) -> None:
         tmp.write_text(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def read_json(path: str | Path) -> Any:
-    """A JSON file's value; a truncated or malformed file is one line naming it."""
+def read_json(path: str | Path, error: type[ElectraError] = DataError, require_object: bool = False) -> Any:
+    """A JSON file's value: the one JSON reader. A truncated or malformed file, or one that cannot be
+    read, is one line naming it, raised as `error` (DataError; the converters pass CheckpointError);
+    `require_object=True` also refuses anything but a JSON object."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        values = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"{path} is not valid JSON ({str(err).splitlines()[0]}); it may be truncated") from None
+        raise error(f"{path} is not valid JSON ({str(err).splitlines()[0]}); it may be truncated") from None
+    except OSError as err:
+        raise error(f"cannot read {path}: {err.strerror or err}") from None
+    if require_object and not isinstance(values, dict):
+        raise error(f"{path}: expected a JSON object, found {type(values).__name__}")
+    return values
 
 
 # ------------------------------------------------------------------ output locks

@@ -259,7 +259,7 @@ def test_ours_to_hf_to_transformers(tmp_path, batch):
 def test_model_pretrained_here_loads_in_transformers(tmp_path, batch):
     import tensorflow as tf
 
-    from keras_electra.pretraining.optimization import create_optimizer
+    from keras_electra.optimization import create_optimizer
     from keras_electra.pretraining.pretrainer import ElectraPretrainer
 
     tokenizer = ElectraTokenizer(VOCAB_UNCASED, lower_case=True)

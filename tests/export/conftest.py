@@ -26,7 +26,7 @@ QA_SEQ = 64
 
 
 def _save(model, tokenizer, directory: Path, task: str, train_files: list[Path]) -> Path:
-    from keras_electra.tasks.finetune import save_task_model
+    from keras_electra.tasks.outputs import save_task_model
     from keras_electra.tasks.registry import get_task
     from keras_electra.utils.io import write_json
 
@@ -195,7 +195,7 @@ def ner_model(conll_dir):
 @pytest.fixture(scope="session")
 def sst2_dev_inputs(clf_model, sst2_dev):
     """SST-2 dev packed by the model's own preprocessor, its Keras logits and the gold labels."""
-    from keras_electra.export.predictor import encode_examples
+    from keras_electra.export.encoding import encode_examples
 
     model, info = clf_model
     inputs = encode_examples(model.preprocessor, info, sst2_dev)
@@ -206,7 +206,7 @@ def sst2_dev_inputs(clf_model, sst2_dev):
 
 @pytest.fixture(scope="session")
 def conll_inputs(ner_model, conll_sentences):
-    from keras_electra.export.predictor import encode_texts
+    from keras_electra.export.encoding import encode_texts
 
     model, info = ner_model
     inputs = encode_texts(model.preprocessor, info, conll_sentences)

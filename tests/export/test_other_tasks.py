@@ -29,7 +29,7 @@ def _random_task(cls, vocabulary, directory, task, seq_length, **kwargs):
     from keras_electra.config import ElectraConfig
     from keras_electra.data.tokenizer import ElectraTokenizer
     from keras_electra.models.backbone import ElectraBackbone
-    from keras_electra.tasks.finetune import save_task_model
+    from keras_electra.tasks.outputs import save_task_model
     from keras_electra.tasks.registry import get_task
 
     keras.utils.set_random_seed(5)

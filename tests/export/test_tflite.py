@@ -179,7 +179,7 @@ def test_string_in_model_refuses_what_it_cannot_do(conll_dir, sst2_dir, tmp_path
 def test_max_seq_len_and_keep_layers(sst2_dir, clf_model, sst2_dev, tmp_path):
     """A shorter fixed length and a slimmed model: the file matches the Keras model with the same changes."""
     from keras_electra.export.common import slim_model, with_seq_length
-    from keras_electra.export.predictor import encode_examples
+    from keras_electra.export.encoding import encode_examples
     from keras_electra.export.tflite import export_tflite, read_tflite_info
 
     path = export_tflite(sst2_dir, tmp_path / "short.tflite", max_seq_len=24, keep_layers=1)

@@ -33,7 +33,7 @@ def _pretrainer(vocab_size: int, special_ids: dict[str, int]):
 
     from keras_electra.config import ElectraConfig
     from keras_electra.layers.random import FixedNoise
-    from keras_electra.pretraining.optimization import create_optimizer
+    from keras_electra.optimization import create_optimizer
     from keras_electra.pretraining.pretrainer import ElectraPretrainer
 
     keras.utils.set_random_seed(1)
@@ -123,7 +123,7 @@ def variants() -> None:
     import keras
 
     from keras_electra.config import ElectraConfig
-    from keras_electra.pretraining.optimization import create_optimizer
+    from keras_electra.optimization import create_optimizer
     from keras_electra.pretraining.pretrainer import ElectraPretrainer
 
     rng = np.random.default_rng(0)

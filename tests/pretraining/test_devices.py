@@ -26,3 +26,13 @@ def test_explicit_values_are_kept(value, expected):
 def test_unknown_value_is_refused():
     with pytest.raises(ValueError, match="jit_compile must be"):
         resolve_jit_compile("yes")
+
+
+@pytest.mark.parametrize("value", [True, "on"])
+def test_explicit_jit_under_several_replicas_is_an_error_not_silently_off(value):
+    from keras_electra.errors import ElectraError
+
+    with pytest.raises(ElectraError, match="--jit on: XLA cannot compile the step under 2 replicas"):
+        resolve_jit_compile(value, replicas=2)
+    assert resolve_jit_compile("auto", replicas=2) is False
+    assert resolve_jit_compile("off", replicas=2) is False

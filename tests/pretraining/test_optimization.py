@@ -8,7 +8,7 @@ import pytest
 
 from keras_electra.config import ElectraConfig
 from keras_electra.models.discriminator import ElectraDiscriminator
-from keras_electra.pretraining.optimization import (
+from keras_electra.optimization import (
     ElectraAdamW,
     WarmupLinearDecay,
     create_optimizer,

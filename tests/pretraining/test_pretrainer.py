@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from keras_electra.config import ElectraConfig
 from keras_electra.data.pretraining_data import pretraining_dataset
-from keras_electra.pretraining.optimization import create_optimizer
+from keras_electra.optimization import create_optimizer
 from keras_electra.pretraining.pretrainer import ElectraPretrainer
 from tests.conftest import NOVELS
 

@@ -63,7 +63,7 @@ def test_killed_run_resumes_with_step_and_schedule(tmp_path, capsys):
     options = PretrainingOptions(**json.loads((output / "run_config.json").read_text())).resolved()
     tokenizer = ElectraTokenizer.from_directory(output)
     pretrainer = build_pretrainer(options, tokenizer)
-    from keras_electra.pretraining.optimization import WarmupLinearDecay, create_optimizer
+    from keras_electra.optimization import WarmupLinearDecay, create_optimizer
 
     optimizer = create_optimizer(options.learning_rate, options.steps, options.warmup_steps)
     optimizer.build(pretrainer.trainable_variables)

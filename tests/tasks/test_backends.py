@@ -62,7 +62,7 @@ def run_cases(directory: str | Path) -> None:
     """In this process's backend: logits, one optimiser step and its loss → `NAME.BACKEND.npz`."""
     import keras
 
-    from keras_electra.pretraining.optimization import create_optimizer, layerwise_lr_multipliers
+    from keras_electra.optimization import create_optimizer, layerwise_lr_multipliers
     from keras_electra.saving import load_model
     from keras_electra.tasks.peft import apply_peft
     from keras_electra.tasks.registry import get_task
@@ -124,7 +124,7 @@ def test_adamw_sees_the_dense_gradient_of_a_repeated_token():
     import keras
     from keras import ops
 
-    from keras_electra.pretraining.optimization import ElectraAdamW
+    from keras_electra.optimization import ElectraAdamW
 
     rows = np.array([[1.0, 2.0], [-0.5, 1.0], [0.3, -0.2]], np.float32)  # d loss / d looked-up row
 

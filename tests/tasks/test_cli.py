@@ -132,6 +132,8 @@ def test_paper_protocol_reports_the_median_over_seeds_and_the_resolved_recipe(tm
     assert hp["early_stopping_patience"] is None and hp["default_initializer"] == "glorot_uniform"
     assert (hp["learning_rate"], hp["layerwise_lr_decay"], hp["epochs"]) == (3e-4, 0.8, 2)
     assert (hp["steps_per_epoch"], hp["total_steps"], hp["warmup_steps"]) == (4, 8, 0)
+    assert hp["head"] == "electra" and hp["dropout"] == 0.1  # --head and --dropout unset: the official values
+    assert hp["encoder_dropout"] == {"hidden": 0.1, "attention": 0.1}
     assert all(value is not None for key, value in hp.items() if key not in ("early_stopping_patience",
                                                                                "clip_norm"))
 
@@ -159,10 +161,10 @@ def test_a_truncated_task_json_is_one_line(sst2_run, tmp_path):
     import shutil
 
     from keras_electra.errors import DataError
-    from keras_electra.tasks.finetune import load_task
+    from keras_electra.tasks.outputs import load_finetuned
 
     copy = shutil.copytree(sst2_run, tmp_path / "run")
     text = (copy / "task.json").read_text()
     (copy / "task.json").write_text(text[: len(text) // 2])
     with pytest.raises(DataError, match=r"task\.json is not valid JSON .*it may be truncated"):
-        load_task(copy)
+        load_finetuned(copy)

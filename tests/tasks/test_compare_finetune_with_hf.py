@@ -141,7 +141,7 @@ def _keras_steps(grads: list[list[np.ndarray]], starts: list[np.ndarray], multip
                  bias_correction: bool) -> list[np.ndarray]:
     import keras
 
-    from keras_electra.pretraining.optimization import ElectraAdamW
+    from keras_electra.optimization import ElectraAdamW
 
     variables = [keras.Variable(x, name=f"w{i}") for i, x in enumerate(starts)]
     optimizer = ElectraAdamW(learning_rate=lr, weight_decay_rate=0.0, epsilon=1e-6, bias_correction=bias_correction,
@@ -267,7 +267,7 @@ def test_hf_side_keeps_the_last_epoch_under_the_paper_protocol(script, tokenizer
 
 
 def test_schedule_is_keras_electras(script):
-    from keras_electra.pretraining.optimization import WarmupLinearDecay
+    from keras_electra.optimization import WarmupLinearDecay
 
     ours = WarmupLinearDecay(1.0, 50, 5)
     factor = script.lr_lambda(50, 5)

@@ -145,7 +145,7 @@ def test_entity_prf_matches_seqeval_on_iob1_and_chinese():
     # The original IOB1 tags, scored as IOB1 on both sides.
     iob1 = [e.tags for e in read_conll(SHARED_DATA / "conll2003/original_iob1/eng.testb", scheme="IOB2")]
     pred = _corrupt(iob1, 3)
-    ours = entity_prf(iob1, pred, scheme="IOB1")
+    ours = entity_prf(iob1, pred)
     assert (ours["precision"], ours["recall"], ours["f1"]) == pytest.approx(_seqeval_scores(iob1, pred)[:3], abs=1e-12)
     # CLUENER character tags with their own types.
     cluener = [e.tags for e in read_dataset("cluener", SHARED_DATA, "dev")]

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from keras_electra.data.readers import read_dataset
 from keras_electra.errors import CheckpointError, ElectraError
-from keras_electra.pretraining.optimization import layerwise_lr_multipliers
+from keras_electra.optimization import layerwise_lr_multipliers
 from keras_electra.tasks.base import MODEL_KEYS, ElectraTask
 from keras_electra.tasks.classifier import ElectraClassifier
 from keras_electra.tasks.multiple_choice import MISSING_CHOICE_LOGIT, ElectraMultipleChoice

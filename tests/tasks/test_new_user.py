@@ -60,8 +60,9 @@ def test_bug01_two_column_table_exports_as_a_pair_model(mrpc_table, tmp_path):
 
 # ------------------------------------------------------- bug 2: --data FILE never scores on training rows
 def test_bug02_one_file_holds_out_a_seeded_dev_split(mrpc_table):
-    from keras_electra.tasks.finetune import FinetuneConfig, load_task_data
+    from keras_electra.tasks.recipe import FinetuneConfig
     from keras_electra.tasks.registry import get_task
+    from keras_electra.tasks.task_data import load_task_data
 
     results = json.loads((mrpc_table / "results.json").read_text())
     assert "held out 367 of 3668" in results["dev_source"] and "seed 0" in results["dev_source"]
@@ -309,8 +310,9 @@ def test_bug05_bioes_tags_become_iob2(tmp_path):
 
 
 def test_bug05_ner_labels_come_from_the_data_or_from_labels(tmp_path):
-    from keras_electra.tasks.finetune import FinetuneConfig, load_task_data
+    from keras_electra.tasks.recipe import FinetuneConfig
     from keras_electra.tasks.registry import detect_language, get_task, read_split
+    from keras_electra.tasks.task_data import load_task_data
 
     iob2 = SHARED_DATA / "conll2003" / "iob2"
     _weibo_file(tmp_path / "weiboNER_2nd_conll.train", iob2 / "train.txt", 60)

@@ -11,10 +11,10 @@ import pytest
 import tensorflow as tf
 
 from keras_electra.errors import ElectraError
-from keras_electra.pretraining.optimization import create_optimizer
+from keras_electra.optimization import create_optimizer
 from keras_electra.saving import load_keras_file
 from keras_electra.tasks.base import MODEL_KEYS
-from keras_electra.tasks.finetune import save_task_model
+from keras_electra.tasks.outputs import save_task_model
 from keras_electra.tasks.peft import (
     AdaLoraOptions,
     PrefixOptions,

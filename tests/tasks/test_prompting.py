@@ -181,7 +181,7 @@ def test_few_shot_prompt_finetune_trains_saves_and_reloads_identically(discrimin
     on the training set), the saved model reloads with identical scores and predicts typed text."""
     import tensorflow as tf
 
-    from keras_electra.tasks.finetune import load_task
+    from keras_electra.tasks.outputs import load_finetuned
 
     out = tmp_path / "ft"
     assert cli("finetune", "--task", "sst2", "--data", str(SST2), "--init", str(discriminator_dir),
@@ -194,9 +194,9 @@ def test_few_shot_prompt_finetune_trains_saves_and_reloads_identically(discrimin
     assert losses[-1] < losses[0]
     info = json.loads((out / "task.json").read_text())
     assert info["kind"] == "prompt" and info["task_class"] == "PromptClassifier"
-    model, _ = load_task(out)
+    model, _ = load_finetuned(out)
     texts = tf.constant(["a gripping , funny film", "nothing works here"])
-    again, _ = load_task(out)
+    again, _ = load_finetuned(out)
     np.testing.assert_array_equal(model.predict(texts, verbose=0), again.predict(texts, verbose=0))
     capsys.readouterr()
     assert cli("predict", "--model", str(out), "--json", "a gripping , funny film") == 0

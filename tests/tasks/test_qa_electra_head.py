@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from keras_electra.data.readers import read_dataset
 from keras_electra.errors import ElectraError
-from keras_electra.pretraining.optimization import create_optimizer
+from keras_electra.optimization import create_optimizer
 from keras_electra.tasks import metrics as task_metrics
 from keras_electra.tasks.base import MODEL_KEYS
 from keras_electra.tasks.question_answerer import (
@@ -246,7 +246,7 @@ def test_trains_on_xquad_and_answers_inside_the_context(en_tokenizer):
     before, after = _fit_two_batches(model, spec, batches)
     assert after < 0.5 * before, f"loss {before:.4f} -> {after:.4f}"
     predictions = spec.runner.predict(model, examples, 16)
-    answers = spec.runner.decode(examples, predictions, model)
+    answers = spec.runner.answers(examples, predictions, model)
     assert sum(bool(a["answer"]) for a in answers) >= len(examples) // 2
     for e, a in zip(examples, answers):
         if a["answer"]:

@@ -18,7 +18,9 @@ from keras_electra.cli import main
 from keras_electra.convert import read_checkpoint
 from keras_electra.data.readers.glue import read_glue
 from keras_electra.tasks.base import load_pretrained_backbone
-from keras_electra.tasks.finetune import evaluate, load_task, subsample
+from keras_electra.tasks.finetune import evaluate
+from keras_electra.tasks.outputs import load_finetuned
+from keras_electra.tasks.task_data import subsample
 from tests.conftest import GLUE, VOCAB_UNCASED
 from tests.convert.fixtures import hf_config, make_hf, save_hf
 
@@ -38,7 +40,7 @@ def minilm_sst2(minilm_dir, tmp_path_factory):
 def test_finetune_init_from_a_hugging_face_bert_directory(minilm_sst2, minilm_dir):
     results = json.loads((minilm_sst2 / "results.json").read_text())
     assert results["init"] == str(minilm_dir) and results["num_examples"] == {"train": 64, "dev": 64}
-    model, _ = load_task(minilm_sst2)
+    model, _ = load_finetuned(minilm_sst2)
     backbone = model.backbone
     assert (backbone.num_layers, backbone.hidden_size, backbone.num_heads) == (6, 384, 12)
     # Started from MiniLM: two small steps later the position embeddings are still MiniLM's.
@@ -70,7 +72,7 @@ def test_evaluate_a_hugging_face_electra_classifier(tmp_path):
     reference = make_hf(transformers.ElectraForSequenceClassification, config, seed=4)
     directory = save_hf(reference, tmp_path / "hf_sst2")
     result = evaluate(directory, "sst2", str(GLUE / "SST-2"), max_examples=32)
-    model, _ = load_task(directory, "sst2")
+    model, _ = load_finetuned(directory, "sst2")
     assert model.head == "huggingface" and model.label_names == ["0", "1"]
     # The same examples (same subsample), scored by transformers.
     examples = {e.guid: e for e in read_glue("sst2", GLUE / "SST-2", "dev")}

@@ -9,9 +9,9 @@ import pytest
 import tensorflow as tf
 
 from keras_electra.data.readers import read_dataset
-from keras_electra.pretraining.optimization import create_optimizer
+from keras_electra.optimization import create_optimizer
 from keras_electra.tasks.base import MaskedSparseCrossentropy
-from keras_electra.tasks.finetune import average_predictions
+from keras_electra.tasks.outputs import average_predictions
 from keras_electra.tasks.registry import get_task
 from keras_electra.utils.devices import resolve_jit_compile
 from tests.conftest import SHARED_DATA
@@ -127,7 +127,7 @@ def test_ensemble_averages_probabilities():
 def test_few_shot_and_subsampling_are_seeded():
     from collections import Counter
 
-    from keras_electra.tasks.finetune import few_shot, subsample
+    from keras_electra.tasks.task_data import few_shot, subsample
 
     train = read_dataset("sst2", DATA["sst2"], "train")[:2000]
     picked = few_shot(train, 8, seed=3)
