@@ -338,9 +338,6 @@ class PromptRunner(ClassificationRunner):
         original = predict_in_batches(model, _prompt_dataset(model, examples, batch_size))
         return {"scores": normalise(original), "original": original}
 
-    def decode(self, examples, predictions, model):
-        return [prompt_result(p, o, model) for p, o in zip(predictions["scores"], predictions["original"])]
-
 
 def normalise(original: np.ndarray) -> np.ndarray:
     """Each candidate's share of the summed "original" probabilities: averageable over seeds, argmax unchanged."""
