@@ -301,6 +301,8 @@ def predict_any(
     batch_size: int = 32,
 ) -> list[dict]:
     """Predictions for any format: a fine-tuned model directory, a SavedModel (the `NAME`
-    directory or a version inside it), a `.tflite` or an `.onnx` file."""
-    return load_predictor(path).predict(texts, question=question, context=context, choices=choices,
-                                        batch_size=batch_size)
+    directory or a version inside it), a `.tflite` or an `.onnx` file. The same function as
+    `keras_electra.tasks.predict.predict_texts`, which also serves prompt models (not exportable)."""
+    from keras_electra.tasks.predict import predict_texts
+
+    return predict_texts(path, texts, question=question, context=context, choices=choices, batch_size=batch_size)
