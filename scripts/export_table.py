@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Latency: the same dev inputs for every format, batch 1 and 32.
     from keras_electra.export.common import export_info
-    from keras_electra.export.predictor import encode_examples
+    from keras_electra.export.encoding import encode_examples
 
     inputs = encode_examples(keras_model.preprocessor, export_info(keras_model), examples[:32])
     latency: dict[int, dict[str, float]] = {}

@@ -451,7 +451,7 @@ def prompt_spec(spec, config):
     if config.peft != "none" or config.freeze_layers or config.fgm_epsilon:
         raise ElectraError("--prompt trains the whole encoder and the RTD head; --peft, --freeze-layers and "
                            "--fgm-epsilon are not supported with it")
-    if config.head != "electra" or config.label_smoothing:
+    if config.head is not None or config.label_smoothing:
         raise ElectraError("--prompt has no classification head: --head and --label-smoothing do not apply")
     if config.init == "random":
         raise ElectraError("--prompt needs a pretrained discriminator with its RTD head, not --init random")
