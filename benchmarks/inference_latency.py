@@ -29,32 +29,31 @@ import functools
 import json
 import os
 import shutil
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from keras_electra.utils.timing import interleaved_median_ms  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("KERAS_ELECTRA_SHARED_DATA", REPO.parent / "shared" / "data"))
 KEYS = ("token_ids", "segment_ids", "padding_mask")
 
 
-def interleaved_median_ms(fns: dict, runs: int, warmup: int = 3) -> dict[str, float]:
-    """Median latency of each function, timed round-robin so that load changes hit every format alike."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(runs):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) * 1000 for name, t in times.items()}
+def torch_runner(model):
+    """batch of model inputs -> the PyTorch model's logits, without autograd."""
+    import torch
+
+    def run(batch):
+        with torch.inference_mode():
+            return model(input_ids=torch.from_numpy(batch["token_ids"].astype(np.int64)),
+                         token_type_ids=torch.from_numpy(batch["segment_ids"].astype(np.int64)),
+                         attention_mask=torch.from_numpy(batch["padding_mask"].astype(np.int64))).logits
+
+    return run
 
 
 def build_classifier(seq_length: int):
@@ -85,13 +84,7 @@ def torch_reference(config, threads: int):
                   intermediate_size=config.intermediate_size, hidden_act="gelu", num_labels=2)
     model = ElectraForSequenceClassification(hf).eval()
 
-    def run(batch):
-        with torch.inference_mode():
-            return model(input_ids=torch.from_numpy(batch["token_ids"].astype(np.int64)),
-                         token_type_ids=torch.from_numpy(batch["segment_ids"].astype(np.int64)),
-                         attention_mask=torch.from_numpy(batch["padding_mask"].astype(np.int64))).logits
-
-    return run
+    return torch_runner(model)
 
 
 def load_classifier(model_dir: str):
@@ -139,13 +132,7 @@ def torch_reference_from(model, threads: int, tmp: Path):
                 layer.weight.copy_(tensor(ours.kernel))
                 layer.bias.copy_(torch.from_numpy(np.asarray(ours.bias.numpy())))
 
-    def run(batch):
-        with torch.inference_mode():
-            return hf(input_ids=torch.from_numpy(batch["token_ids"].astype(np.int64)),
-                      token_type_ids=torch.from_numpy(batch["segment_ids"].astype(np.int64)),
-                      attention_mask=torch.from_numpy(batch["padding_mask"].astype(np.int64))).logits
-
-    return run
+    return torch_runner(hf)
 
 
 def _keywords(runner):

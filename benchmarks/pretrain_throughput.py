@@ -60,13 +60,9 @@ def keras_step_rate(args, batches: list[dict[str, np.ndarray]]) -> dict:
             {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
         ).batch(args.batch_size, drop_remainder=True).repeat()
     else:
-        def cycle():  # Keras takes a generator of (inputs,) tuples
-            i = 0
-            while True:
-                yield (batches[i % len(batches)],)
-                i += 1
+        from keras_electra.data.shards import cycled
 
-        data = cycle()
+        data = cycled(batches)
     started = time.perf_counter()
     pretrainer.fit(data, steps_per_epoch=args.warmup, epochs=1, verbose=0)  # compile + warm up
     warmup = time.perf_counter() - started
@@ -126,15 +122,9 @@ def pipeline_rate(args, tokenizer) -> float:
 
 def shard_rate(directory: str, batch_size: int, seconds: float = 3.0) -> float:
     """Sequences per second from ArrayRecord shards through grain (`keras_electra.data.shards`)."""
-    from keras_electra.data.shards import shard_batches
+    from keras_electra.data.shards import batches_per_second
 
-    iterator = shard_batches(directory, batch_size, seed=1)
-    next(iterator)
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        next(iterator)
-        count += 1
-    return count * batch_size / (time.perf_counter() - start)
+    return batches_per_second(directory, batch_size, seconds) * batch_size
 
 
 def run_worker(args, backend: str, preset: str, batches_file: str) -> dict:

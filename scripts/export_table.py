@@ -22,9 +22,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import time
 from pathlib import Path
+
+from keras_electra.utils.timing import interleaved_median_ms
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -71,20 +72,6 @@ def predicted_labels(runner, examples, predictions, model) -> list:
     if hasattr(runner, "predicted_tags"):
         return [tag for tags in runner.predicted_tags(examples, predictions, model) for tag in tags]
     return list(predictions["scores"].argmax(-1))
-
-
-def median_ms(fns: dict, runs: int, warmup: int = 2) -> dict[str, float]:
-    """Median latency of each function, timed round-robin."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(runs):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) * 1000 for name, t in times.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         x = {k: np.ascontiguousarray(inputs[k][:batch]).astype(np.int32) for k in MODEL_KEYS}
         fns = {"keras": (lambda x=x: keras_model.predict_on_batch(x))}
         fns.update({n: (lambda x=x, p=p, b=batch: p.backend.logits(x, b)) for n, p in backends.items()})
-        latency[batch] = median_ms(fns, args.runs if batch == 1 else max(args.runs // 4, 3))
+        latency[batch] = interleaved_median_ms(fns, args.runs if batch == 1 else max(args.runs // 4, 3), warmup=2)
     for row in rows:
         row["latency_ms_batch1"] = latency[1][row["format"]]
         row["latency_ms_batch32"] = latency[32][row["format"]]

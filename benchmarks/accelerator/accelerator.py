@@ -267,17 +267,13 @@ class _EpochClock:
 
 def measure_throughput(config, vocab, batches: list[dict], args, flops: dict[str, int]) -> dict[str, Any]:
     """Steady-state step time of the compiled step on `batches` (cycled, already in memory)."""
-    pretrainer = _make_pretrainer(config, vocab, args.seq_length, args.seed, 5e-4, 1_000_000, 10_000, args.dtype)
+    from keras_electra.data.shards import cycled
 
-    def cycle():  # Keras takes a generator of (inputs,) tuples
-        i = 0
-        while True:
-            yield (batches[i % len(batches)],)
-            i += 1
+    pretrainer = _make_pretrainer(config, vocab, args.seq_length, args.seed, 5e-4, 1_000_000, 10_000, args.dtype)
 
     clock = _EpochClock()
     started = time.perf_counter()
-    pretrainer.fit(cycle(), steps_per_epoch=args.throughput_steps, epochs=1 + args.throughput_repeats,
+    pretrainer.fit(cycled(batches), steps_per_epoch=args.throughput_steps, epochs=1 + args.throughput_repeats,
                    callbacks=[clock], verbose=0, shuffle=False)
     first_epoch = clock.times[0] - started  # compilation + the first epoch's steps
     spans = [b - a for a, b in zip(clock.times, clock.times[1:])]
@@ -303,15 +299,9 @@ def measure_throughput(config, vocab, batches: list[dict], args, flops: dict[str
 
 def loader_rate(shards: Path, batch_size: int, seconds: float = 3.0) -> float:
     """Batches per second that `shard_batches` yields on its own (the input pipeline's ceiling)."""
-    from keras_electra.data.shards import shard_batches
+    from keras_electra.data.shards import batches_per_second
 
-    iterator = shard_batches(shards, batch_size, seed=1)
-    next(iterator)
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        next(iterator)
-        count += 1
-    return count / (time.perf_counter() - start)
+    return batches_per_second(shards, batch_size, seconds)
 
 
 def pretrain_for_budget(config, vocab, shards: Path, out: Path, args, throughput: dict, report) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -327,3 +328,23 @@ def shard_batches(
         dataset = dataset[start_batch:]
     options = grain.ReadOptions(num_threads=max(1, int(num_threads)), prefetch_buffer_size=PREFETCH_BATCHES)
     return iter(dataset.to_iter_dataset(options))
+
+
+def batches_per_second(directory: str | Path, batch_size: int, seconds: float = 3.0) -> float:
+    """Batches per second that `shard_batches` yields on its own (the input pipeline's ceiling), after
+    a first batch that warms the readers up."""
+    iterator = shard_batches(directory, batch_size, seed=1)
+    next(iterator)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        next(iterator)
+        count += 1
+    return count / (time.perf_counter() - start)
+
+
+def cycled(batches: Sequence[dict[str, np.ndarray]]) -> Iterator[tuple[dict[str, np.ndarray]]]:
+    """In-memory batches round and round, as the `(inputs,)` tuples Keras' `fit` takes from a generator."""
+    i = 0
+    while True:
+        yield (batches[i % len(batches)],)
+        i += 1

@@ -24,6 +24,7 @@ from keras_electra.data.vocabulary import (  # noqa: F401  (re-exported)
     TOKENIZER_CONFIG_FILE,
     UNK,
     VOCAB_FILE,
+    Vocabulary,
     load_vocabulary,
     resolve_casing,
     save_vocabulary_files,
@@ -96,12 +97,9 @@ class ElectraTokenizer(keras.layers.Layer):
     ) -> None:
         kwargs.setdefault("dtype", "int32")
         super().__init__(trainable=False, **kwargs)
-        if isinstance(vocabulary, str | Path):
-            vocabulary = load_vocabulary(vocabulary)
-        self.vocabulary = validate_vocabulary(vocabulary)
-        self.lower_case = bool(lower_case)
-        self.strip_accents = self.lower_case if strip_accents is None else bool(strip_accents)
-        self._token_to_id = {t: i for i, t in enumerate(self.vocabulary)}
+        vocab = Vocabulary(vocabulary, lower_case, strip_accents)  # reading, validation and casing
+        self.vocabulary, self.lower_case, self.strip_accents = vocab.vocabulary, vocab.lower_case, vocab.strip_accents
+        self._token_to_id = vocab._token_to_id
         # Normalisation happens in `normalize_text`, not in FastBertTokenizer (see there).
         self._fast = tf_text.FastBertTokenizer(
             vocab=self.vocabulary,

@@ -10,6 +10,17 @@ from keras_electra.models.backbone import ElectraBackbone
 from keras_electra.models.serialization import deserialize_backbone, serialize_backbone
 
 
+def replaced_token_head(backbone: ElectraBackbone) -> ReplacedTokenHead:
+    """The built RTD head on `backbone` (the official `discriminator_predictions` name): the
+    discriminator's, and the prompt classifier's, which scores label words with it."""
+    head = ReplacedTokenHead(
+        backbone.hidden_size, backbone.hidden_act, backbone.initializer_range, backbone.default_initializer,
+        name="discriminator_predictions", dtype=backbone.dtype_policy,
+    )
+    head.build((None, None, backbone.hidden_size))
+    return head
+
+
 @keras.saving.register_keras_serializable(package="keras_electra")
 class ElectraDiscriminator(keras.Model):
     """Backbone + RTD head; outputs one float32 "was replaced" logit per token [B, L]."""
@@ -17,11 +28,7 @@ class ElectraDiscriminator(keras.Model):
     def __init__(self, backbone: ElectraBackbone, **kwargs) -> None:
         super().__init__(**kwargs)
         self.backbone = backbone
-        self.rtd_head = ReplacedTokenHead(
-            backbone.hidden_size, backbone.hidden_act, backbone.initializer_range, backbone.default_initializer,
-            name="discriminator_predictions", dtype=backbone.dtype_policy,
-        )
-        self.rtd_head.build((None, None, backbone.hidden_size))
+        self.rtd_head = replaced_token_head(backbone)
         self.built = True
 
     @classmethod

@@ -31,8 +31,8 @@ import tensorflow as tf
 from keras import ops
 
 from keras_electra.errors import CheckpointError, DataError, ElectraError
-from keras_electra.layers.heads import ReplacedTokenHead
 from keras_electra.models.backbone import ElectraBackbone
+from keras_electra.models.discriminator import replaced_token_head
 from keras_electra.tasks.base import ElectraTask, _is_raw_text, _text_tensors, add_dense
 from keras_electra.tasks.classifier import ClassificationRunner, _inputs
 from keras_electra.tasks.preprocessors import ElectraPreprocessor, _strings, no_autograph, trim_pair_lengths
@@ -218,11 +218,7 @@ class PromptClassifier(ElectraTask):
     def __init__(self, backbone: ElectraBackbone, preprocessor: PromptPreprocessor | None = None,
                  label_names: list[str] | None = None, adversarial_epsilon: float = 0.0, **kwargs) -> None:
         super().__init__(backbone, preprocessor, label_names, adversarial_epsilon, **kwargs)
-        self.rtd_head = ReplacedTokenHead(
-            backbone.hidden_size, backbone.hidden_act, backbone.initializer_range, backbone.default_initializer,
-            name="discriminator_predictions", dtype=backbone.dtype_policy,
-        )
-        self.rtd_head.build((None, None, backbone.hidden_size))
+        self.rtd_head = replaced_token_head(backbone)
         self.built = True
 
     @classmethod
