@@ -207,7 +207,7 @@ class ElectraTokenizer(keras.layers.Layer):
     @classmethod
     def from_directory(cls, directory: str | Path, lower_case: bool | None = None,
                        strip_accents: bool | None = None) -> ElectraTokenizer:
-        """`build_tokenizer` on a directory holding vocab.txt (and tokenizer.json)."""
+        """`build_tokenizer` on a vocab.txt or a directory holding one (and tokenizer.json)."""
         return build_tokenizer(directory, lower_case, strip_accents)
 
     def get_config(self) -> dict:

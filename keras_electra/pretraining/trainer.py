@@ -450,7 +450,7 @@ def _load_tokenizer(options: PretrainingOptions, output_dir: Path,
                 tokenizer.vocabulary, lower_case=tokenizer.lower_case, strip_accents=tokenizer.strip_accents)
     if options.vocab is None:
         raise ElectraError("--vocab is required (build one with `keras-electra build-vocab`)")
-    return tokenizer_class(options.vocab, lower_case=options.lower_case)
+    return tokenizer_class.from_directory(options.vocab, lower_case=options.lower_case)  # the one factory
 
 
 def _check_resume_compatible(output_dir: Path, options: PretrainingOptions) -> None:
