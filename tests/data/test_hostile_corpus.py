@@ -39,7 +39,9 @@ def test_one_long_line_without_spaces_yields_many_examples_and_does_not_stall(tm
     # Before: one [CLS] [UNK] [SEP] example per pass, and a 10,000-example shuffle buffer to fill (minutes).
     assert elapsed < 20, elapsed
     assert batch["token_ids"].shape == (4, 32)
-    assert (batch["padding_mask"].numpy().sum(axis=1) == 32).all()  # full examples, not [CLS] [UNK] [SEP]
+    # Full examples, not one [CLS] [UNK] [SEP] each; a pass ends with one shorter example (the document's
+    # rest), which the shuffle may put in this batch.
+    assert (batch["padding_mask"].numpy().sum(axis=1) == 32).sum() >= 2
     # One pass: 489 pieces of 4096 characters, each a word longer than WordPiece's 100 characters: [UNK].
     examples = list(packed_examples([corpus], tokenizer, seq_length=32).as_numpy_iterator())
     pieces = -(-2_000_000 // MAX_LINE_CHARS)

@@ -33,6 +33,11 @@ CASES = {
 }
 DATA = {"sst2": SHARED_DATA / "glue", "stsb": SHARED_DATA / "glue"}
 TOLERANCE = 1e-5
+# Observed on a quiet machine: after c3's step, 7 of 1.35M word-embedding elements, all in row 101 ([CLS], which
+# C3 repeats once per choice), differ by up to 5.5e-5 between the backends while logits and loss agree to 1e-5.
+# The first uncorrected Adam step moves every element by about lr * 3.16 whatever |g| is, except where g is near
+# zero, so small gradient differences there show at full step size. Not pinned down further (issue 16's note).
+WEIGHT_TOLERANCE = {("c3", "weight:embeddings/word_embeddings"): 1e-4}
 
 
 def build_cases(directory: Path) -> None:
@@ -110,7 +115,9 @@ def test_tensorflow_and_jax_give_the_same_logits_loss_and_step(tmp_path):
         assert int(jax_run["changed"]) == int(tf_run["changed"]) >= (5 if "bitfit" in name else 20), name
         for key in tf_run.files:
             if key.startswith("weight:"):
-                np.testing.assert_allclose(jax_run[key], tf_run[key], rtol=0, atol=TOLERANCE, err_msg=f"{name} {key}")
+                np.testing.assert_allclose(jax_run[key], tf_run[key], rtol=0,
+                                           atol=WEIGHT_TOLERANCE.get((name, key), TOLERANCE),
+                                           err_msg=f"{name} {key}")
     # FGM's second pass changed the update (same initial weights and batch as the plain SST-2 step).
     for backend in ("tensorflow", "jax"):
         plain, fgm = (np.load(tmp_path / f"{n}.{backend}.npz") for n in ("sst2", "sst2_fgm"))
