@@ -28,6 +28,7 @@ def test_unknown_value_is_refused():
         resolve_jit_compile("yes")
 
 
+@pytest.mark.tensorflow_only  # tf.distribute replicas; JAX's DataParallel compiles one sharded step
 @pytest.mark.parametrize("value", [True, "on"])
 def test_explicit_jit_under_several_replicas_is_an_error_not_silently_off(value):
     from keras_electra.errors import ElectraError
