@@ -4,7 +4,7 @@ Each row is one `keras-electra finetune` process (so its peak memory, ru_maxrss 
 its own), on the same data subsets, sequence length, batch size, seed and number of epochs:
 
     nice -n 10 python scripts/peft_comparison.py --init ~/.cache/keras_electra/minilm/hf \\
-        --data /work/shared/data --output /tmp/peft_table
+        --data ../shared/data --output runs/peft_table
 
 writes `OUTPUT/rows.json` (appended after every run, so a killed run keeps what it measured) and
 `OUTPUT/table.md`. Time per epoch is the median training step × steps per epoch (the first step,

@@ -1,6 +1,6 @@
 """The README's K-shot table: prompt-based classification with the RTD head vs standard fine-tuning.
 
-    python scripts/prompt_fewshot_table.py --model /work/runs-shared/continued-novels --task sst2 \
+    python scripts/prompt_fewshot_table.py --model runs/continued-novels --task sst2 \
         --out runs/fewshot/sst2.jsonl                 # one JSON line per (method, K, seed)
     python scripts/prompt_fewshot_table.py --table runs/fewshot/*.jsonl   # the markdown table
 
