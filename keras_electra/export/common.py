@@ -138,6 +138,10 @@ def export_info(model: keras.Model, task_json: dict | None = None, pair: bool | 
     """The ExportInfo of a task model (an `ElectraTask` with its preprocessor)."""
     task_json = task_json or {}
     task_type = getattr(model, "task_type", None)
+    if task_type == "prompt_classification":
+        # Its template is filled once per label word in Python (PromptPreprocessor), not in a graph yet.
+        raise ExportError("cannot export a prompt classifier (finetune --prompt / zero-shot): its template "
+                          "filling runs in Python; serve it with `keras-electra predict`")
     if task_type not in ("classification", "token_classification", "question_answering",
                          "relation_classification", "multiple_choice"):
         raise ExportError(f"cannot export a {type(model).__name__}: not a keras_electra task model")

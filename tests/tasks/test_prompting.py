@@ -173,6 +173,11 @@ def test_zero_shot_scores_mrpc_pairs_and_saves_a_model_for_predict(discriminator
     assert scores["accuracy"] == pytest.approx(result["scores"]["accuracy"])
     assert cli("predict", "--model", str(out), "only one sentence") == 2
     assert "sentence pairs" in capsys.readouterr().err
+    # Export refuses in one line that names the reason (the template is filled in Python).
+    assert cli("export", "--model", str(out), "--format", "saved_model", "--output", str(tmp_path / "sm")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "prompt classifier" in err, err
+    assert not (tmp_path / "sm").exists()
 
 
 @pytest.mark.slow
