@@ -40,7 +40,7 @@ from tests.pretraining.workers import KILLED, Cluster, base_env, cli, free_ports
 
 pytestmark = pytest.mark.slow
 CORPUS = NOVELS / "Doyle_Hound_1902.txt"
-KILL_AT, STEPS, TIMEOUT = 2, 4, 420
+KILL_AT, STEPS, TIMEOUT = 2, 4, 600  # TIMEOUT: seconds per phase (all processes of it)
 TOLERANCE = 1e-5
 
 
@@ -56,20 +56,21 @@ def _tf_worker_env(ports: list[int], index: int) -> dict[str, str]:
                                                                "task": {"type": "worker", "index": index}})}
 
 
-def _run_twice(cluster: Cluster, output: Path, start, read=None) -> dict[str, np.ndarray]:
-    """`start(kill_at_step)` launches the processes of one run: first killed after step KILL_AT, then resumed.
-    Returns the chief's checkpoint of step KILL_AT (read by `read`), as the kill left it."""
-    read = read or _checkpoint_values
-    name = output.name
-    start(KILL_AT)
+def _run_twice(cluster: Cluster, runs: dict[Path, object], read) -> list[dict[str, np.ndarray]]:
+    """For each output, `start(kill_at_step)` launches the processes of its run; all runs go at once, first
+    killed after step KILL_AT, then resumed. Returns each chief's checkpoint of step KILL_AT (read by `read`)
+    as the kill left it."""
+    for start in runs.values():
+        start(KILL_AT)
     codes = cluster.wait(TIMEOUT)
-    assert all(code == KILLED for code in codes.values()), f"{name}: {codes}\n{cluster.logs()}"
+    assert all(code == KILLED for code in codes.values()), f"{codes}\n{cluster.logs()}"
     suffix = ".npz" if read is _npz_values else ""
-    killed = read(output / "checkpoints" / f"ckpt-{KILL_AT}{suffix}")
-    shutil.rmtree(output / "workers", ignore_errors=True)  # only the chief's files remain
-    start(None)
+    killed = [read(output / "checkpoints" / f"ckpt-{KILL_AT}{suffix}") for output in runs]
+    for output, start in runs.items():
+        shutil.rmtree(output / "workers", ignore_errors=True)  # only the chief's files remain
+        start(None)
     codes = cluster.wait(TIMEOUT)
-    assert all(code == 0 for code in codes.values()), f"{name}: {codes}\n{cluster.logs()}"
+    assert all(code == 0 for code in codes.values()), f"{codes}\n{cluster.logs()}"
     return killed
 
 
@@ -119,7 +120,7 @@ def test_two_tensorflow_workers_train_and_resume_like_one_process_with_two_repli
                 cluster.start(f"worker{index}", cli(*_args(run), "--strategy", "multiworker", kill_at_step=kill),
                               _tf_worker_env(ports, index))
 
-        killed = _run_twice(cluster, reference, start_reference), _run_twice(cluster, run, start_workers)
+        killed = _run_twice(cluster, {reference: start_reference, run: start_workers}, _checkpoint_values)
         logs = {name: cluster.log(name) for name in ("worker0", "worker1", "reference")}
 
     for name, text in logs.items():
@@ -162,8 +163,7 @@ def test_two_jax_processes_train_and_resume_like_one_process_with_two_devices(tm
                                                     "--process-id", str(index), kill_at_step=kill),
                               base_env("jax"))
 
-        killed = _run_twice(cluster, reference, start_reference, _npz_values), \
-            _run_twice(cluster, run, start_workers, _npz_values)
+        killed = _run_twice(cluster, {reference: start_reference, run: start_workers}, _npz_values)
         logs = {name: cluster.log(name) for name in ("worker0", "worker1", "reference")}
 
     for name, text in logs.items():

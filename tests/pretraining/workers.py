@@ -50,7 +50,9 @@ class Cluster:
     def start(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_dir / f"{name}.log"
-        with open(log, "w", encoding="utf-8") as handle:
+        with open(log, "a", encoding="utf-8") as handle:  # a restart appends: both runs stay readable
+            handle.write(f"===== start: {' '.join(argv[-20:])}\n")
+            handle.flush()
             process = subprocess.Popen([sys.executable, *argv], cwd=REPO, env=env, stdout=handle,
                                        stderr=subprocess.STDOUT, start_new_session=True)
         self.processes.append((name, process, log))
