@@ -231,7 +231,12 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
             if name == "tpu":
                 raise ElectraError("--strategy tpu: no TPU found") from None
     if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        try:  # waits for every worker of TF_CONFIG; TensorFlow gives up after its own timeout (minutes)
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except tf.errors.OpError as err:
+            reason = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+            raise ElectraError(f"--strategy multiworker: the workers of TF_CONFIG did not all start ({reason})"
+                               ) from None
     gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):
         # Without GPUs, mirror over the logical CPU devices (how the tests exercise this path).
