@@ -11,6 +11,9 @@ atomically; the two newest are kept; restore takes the newest one that reads who
   `model.variables` / `optimizer.variables` order with their paths and shapes checked on restore.
   Keras' own `BackupAndRestore` was not enough: its weights file leaves out the seed generators'
   states, and it keeps only one backup.
+
+Multi-worker runs: every worker restores from the chief's directory (`restore_from`); the other
+workers save to their own scratch directory (TensorFlow's saves are collective: all must save).
 """
 
 from __future__ import annotations
@@ -38,18 +41,32 @@ def has_checkpoint(output_dir: Path) -> bool:
     return any(_NPZ.match(p.name) or p.name.endswith(".index") for p in directory.iterdir())
 
 
-def for_backend(model: keras.Model, optimizer, output_dir: Path, verbose: int = 1):
+def to_numpy(value) -> np.ndarray:
+    """A variable's value as numpy; on JAX across processes (multiworker), this process's copy of a
+    replicated array (a global array that spans other hosts' devices cannot be fetched whole)."""
+    if getattr(value, "is_fully_addressable", True) is False:
+        value = value.addressable_data(0)
+    return np.asarray(keras.ops.convert_to_numpy(value))
+
+
+def for_backend(model: keras.Model, optimizer, output_dir: Path, verbose: int = 1,
+                restore_from: Path | None = None):
+    """The checkpoints of `output_dir`; `restore_from`: another run directory to resume from (the chief's)."""
+    directory = Path(output_dir) / CHECKPOINT_DIR
+    source = Path(restore_from) / CHECKPOINT_DIR if restore_from is not None else None
     if keras.backend.backend() == "tensorflow":
-        return TensorFlowCheckpoints(model, optimizer, Path(output_dir) / CHECKPOINT_DIR, verbose)
-    return KerasCheckpoints(model, optimizer, Path(output_dir) / CHECKPOINT_DIR, verbose)
+        return TensorFlowCheckpoints(model, optimizer, directory, verbose, source)
+    return KerasCheckpoints(model, optimizer, directory, verbose, source)
 
 
 class TensorFlowCheckpoints:
-    def __init__(self, model, optimizer, directory: Path, verbose: int = 1) -> None:
+    def __init__(self, model, optimizer, directory: Path, verbose: int = 1, restore_from: Path | None = None) -> None:
         import tensorflow as tf
 
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=KEEP)
+        self.source = self.manager if restore_from is None else tf.train.CheckpointManager(
+            self.checkpoint, restore_from, max_to_keep=KEEP)
         self.verbose = verbose
 
     def save(self, step: int) -> None:
@@ -68,7 +85,7 @@ class TensorFlowCheckpoints:
         import tensorflow as tf
 
         failures = []
-        for path in reversed(self.manager.checkpoints):
+        for path in reversed(self.source.checkpoints):
             try:
                 self.checkpoint.restore(path).assert_existing_objects_matched()
             except (AssertionError, ValueError, IndexError, tf.errors.OpError) as err:
@@ -82,16 +99,18 @@ class TensorFlowCheckpoints:
 
 
 class KerasCheckpoints:
-    def __init__(self, model, optimizer, directory: Path, verbose: int = 1) -> None:
+    def __init__(self, model, optimizer, directory: Path, verbose: int = 1, restore_from: Path | None = None) -> None:
         self.model, self.optimizer, self.directory, self.verbose = model, optimizer, Path(directory), verbose
+        self.source = Path(restore_from) if restore_from is not None else self.directory
 
     def _variables(self) -> list:
         return [*self.model.variables, *self.optimizer.variables]
 
-    def checkpoints(self) -> list[tuple[int, Path]]:
-        if not self.directory.is_dir():
+    def checkpoints(self, directory: Path | None = None) -> list[tuple[int, Path]]:
+        directory = self.directory if directory is None else directory
+        if not directory.is_dir():
             return []
-        found = [(int(m.group(1)), p) for p in self.directory.iterdir() if (m := _NPZ.match(p.name))]
+        found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _NPZ.match(p.name))]
         return sorted(found)
 
     def latest_step(self) -> int | None:
@@ -100,7 +119,7 @@ class KerasCheckpoints:
 
     def save(self, step: int) -> None:
         variables = self._variables()
-        arrays = {f"v{i}": np.asarray(keras.ops.convert_to_numpy(v.value)) for i, v in enumerate(variables)}
+        arrays = {f"v{i}": to_numpy(v.value) for i, v in enumerate(variables)}
         arrays["paths"] = np.array([v.path for v in variables])
         self.directory.mkdir(parents=True, exist_ok=True)
         # An open handle: np.savez would add ".npz" to the temporary's bare path.
@@ -112,7 +131,7 @@ class KerasCheckpoints:
     def restore(self) -> str | None:
         failures = []
         variables = self._variables()
-        for _, path in reversed(self.checkpoints()):
+        for _, path in reversed(self.checkpoints(self.source)):
             try:
                 values = _read_npz(path, variables)
             except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:

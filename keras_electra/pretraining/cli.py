@@ -100,9 +100,20 @@ def register(subparsers) -> None:
                      help="evaluate on the held-out batches every N steps: heldout_curve.json, metrics.json "
                      "and TensorBoard logs/heldout (default: before and after training only)")
     pre.add_argument("--strategy", default="auto", choices=["auto", "default", "mirrored", "multiworker", "tpu"],
-                     help="TensorFlow: tf.distribute (auto: TPU if attached, Mirrored over several GPUs). JAX: "
+                     help="TensorFlow: tf.distribute (auto: TPU if attached, Mirrored over several GPUs; "
+                     "multiworker: MultiWorkerMirroredStrategy over the hosts of TF_CONFIG). JAX: "
                      "mirrored = keras.distribution.DataParallel over every device, auto = DataParallel over "
-                     "several GPUs/TPUs, else one device; multiworker and tpu need TensorFlow")
+                     "several GPUs/TPUs, else one device; multiworker = jax.distributed (--coordinator ...) and "
+                     "DataParallel over every process's devices; tpu needs TensorFlow. Multi-worker: every "
+                     "worker gets the same --output (a shared file system); worker 0 writes it")
+    cluster = pre.add_argument_group(
+        "JAX multi-process (--strategy multiworker; default: KERAS_DISTRIBUTION_JOB_ADDRESSES, "
+        "KERAS_DISTRIBUTION_NUM_PROCESSES, KERAS_DISTRIBUTION_PROCESS_ID, else jax.distributed's detection)")
+    cluster.add_argument("--coordinator", metavar="HOST:PORT",
+                         help="process 0's address for jax.distributed.initialize (the same on every process)")
+    cluster.add_argument("--num-processes", type=int, metavar="N", help="processes (hosts) in the run")
+    cluster.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0..N-1 (0 writes "
+                         "--output)")
     pre.add_argument("--init", help="continue pretraining from a checkpoint: Google TF1, Hugging Face "
                      "ElectraForPreTraining dir, or a keras-electra convert/pretrain output; from an encoder "
                      "alone (BERT, keras-hub, ElectraModel) the RTD head and the generator start fresh")
@@ -155,9 +166,13 @@ def _pretrain(args: argparse.Namespace) -> int:
         adam_bias_correction=args.adam_bias_correction, mask_sampling=args.mask_sampling,
         tfds_data_dir=args.tfds_data_dir,
         eval_sources=args.eval_corpus or (), eval_every=args.eval_every, wandb=args.wandb,
+        coordinator=args.coordinator, num_processes=args.num_processes, process_id=args.process_id,
     )
     result = run_pretraining(options, args.output)
     print(json.dumps({"eval_corpus": result["eval_corpus"], "before": result["before"], "after": result["after"]},
                      indent=2))
-    print(f"Saved the discriminator and generator under {args.output}")
+    if result.get("worker", 0):
+        print(f"Worker {result['worker']} of {result['workers']} done; worker 0 saved the models under {args.output}")
+    else:
+        print(f"Saved the discriminator and generator under {args.output}")
     return 0

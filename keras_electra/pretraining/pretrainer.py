@@ -184,6 +184,14 @@ class ElectraPretrainer(keras.Model):
         self._forward(dummy, training=False)
         self.built = True
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras' TensorFlow trainer all-reduces a first batch to build the model before fit/evaluate;
+        # MultiWorkerMirroredStrategy cannot reduce a dict of per-replica tensors (ValueError), and
+        # `build()` has already run the real forward pass, so a built model skips it.
+        unbuilt = not all(layer.built for layer in self._flatten_layers())
+        if unbuilt or (self.optimizer is not None and not self.optimizer.built):
+            super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def fix_noise(self, noise: FixedNoise | None) -> None:
         """Tests only: draw the masks and the generator's samples from `noise` (numpy, the same on
         every backend) instead of `seed_generator`; None restores the seed generator. Dropout is not

@@ -43,7 +43,21 @@ def test_step(model, *args):
         return jax_test_step(model, *args)
     (data,) = args
     losses, outputs = model._forward(_unpack(data), training=False)
-    return model._update_metrics(losses, outputs)
+    return _tensorflow_logs(model._update_metrics(losses, outputs))
+
+
+def _tensorflow_logs(logs: dict) -> dict:
+    """The step's logs; under MultiWorkerMirroredStrategy each becomes shape [1].
+
+    Keras (3.15) reduces a multi-worker step's outputs with `strategy.reduce("MEAN", v, axis=0)`, which
+    fails on a scalar; over [1] per replica it is the mean of the replicas' values, a scalar again, as
+    MirroredStrategy's `reduce_mean` over the local results gives.
+    """
+    import tensorflow as tf
+
+    if not tf.distribute.get_strategy().extended._in_multi_worker_mode():
+        return logs
+    return {key: tf.reshape(value, [1]) for key, value in logs.items()}
 
 
 # --------------------------------------------------------------------------- TensorFlow
@@ -59,7 +73,7 @@ def tensorflow_train_step(model, data) -> dict[str, Any]:
     variables = model.trainable_variables
     grads = tape.gradient(scaled, variables)
     model.optimizer.apply_gradients(zip(grads, variables))
-    return model._update_metrics(losses, outputs)
+    return _tensorflow_logs(model._update_metrics(losses, outputs))
 
 
 # --------------------------------------------------------------------------------- JAX

@@ -16,6 +16,8 @@ import dataclasses
 import itertools
 import json
 import math
+import os
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,6 +90,12 @@ class PretrainingOptions:
     adam_bias_correction: bool = False
     mask_sampling: str = "without_replacement"
     wandb: str | None = None  # also log to this W&B project (keras_electra.utils.tracking)
+    # `--strategy multiworker` on JAX: jax.distributed's cluster (unset: KERAS_DISTRIBUTION_JOB_ADDRESSES,
+    # KERAS_DISTRIBUTION_NUM_PROCESSES, KERAS_DISTRIBUTION_PROCESS_ID, else JAX's own detection on
+    # Cloud TPU / SLURM). TensorFlow reads its cluster from TF_CONFIG.
+    coordinator: str | None = None
+    num_processes: int | None = None
+    process_id: int | None = None
 
     def resolved(self) -> PretrainingOptions:
         """Fill unset values from the preset's pretraining recipe."""
@@ -110,6 +118,103 @@ class PretrainingOptions:
 
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
+WORKERS_DIR = "workers"  # OUTPUT/workers/worker-N: the non-chief workers' scratch, removed at the end
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerRole:
+    """This process's place in a multi-worker run: worker `index` of `count`; index 0 is the chief, which
+    alone writes `--output` (checkpoints, logs, final models). The other workers restore from the chief's
+    checkpoints and write what they must (TensorFlow saves collectively) to `OUTPUT/workers/worker-N`."""
+
+    index: int = 0
+    count: int = 1
+
+    @property
+    def chief(self) -> bool:
+        return self.index == 0
+
+    def write_dir(self, output_dir: Path) -> Path:
+        return output_dir if self.chief else output_dir / WORKERS_DIR / f"worker-{self.index}"
+
+
+def tf_worker_role() -> WorkerRole:
+    """The role TF_CONFIG gives this process (MultiWorkerMirroredStrategy's cluster): a `chief` task is
+    worker 0; without one, `worker` 0 is the chief (TensorFlow's rule). No TF_CONFIG: one worker."""
+    raw = os.environ.get("TF_CONFIG", "").strip()
+    if not raw:
+        return WorkerRole()
+    try:
+        config = json.loads(raw)
+        cluster, task = config.get("cluster") or {}, config.get("task") or {}
+        kind, index = task.get("type", "worker"), int(task.get("index", 0))
+        chiefs, workers = len(cluster.get("chief") or []), len(cluster.get("worker") or [])
+    except (ValueError, TypeError, AttributeError) as err:
+        raise ElectraError(f"TF_CONFIG is not a cluster specification ({err}); expected "
+                           '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": I}}'
+                           ) from None
+    if kind not in ("chief", "worker") or not 0 <= index < (chiefs if kind == "chief" else workers):
+        raise ElectraError(f"TF_CONFIG: task {kind} {index} is not a chief or worker of its cluster "
+                           f"({chiefs} chief, {workers} workers)")
+    return WorkerRole(index if kind == "chief" else index + chiefs, chiefs + workers)
+
+
+def jax_cluster(options: PretrainingOptions) -> tuple[str | None, int | None, int | None]:
+    """(coordinator, processes, process id) for jax.distributed: the options, else Keras' variables."""
+    env = os.environ
+    coordinator = options.coordinator or env.get("KERAS_DISTRIBUTION_JOB_ADDRESSES") or None
+    if coordinator and "," in coordinator:  # Keras' variable may list every process; the first coordinates
+        coordinator = coordinator.split(",")[0]
+    values = []
+    for value, name in ((options.num_processes, "KERAS_DISTRIBUTION_NUM_PROCESSES"),
+                        (options.process_id, "KERAS_DISTRIBUTION_PROCESS_ID")):
+        if value is None and env.get(name, "").strip():
+            try:
+                value = int(env[name])
+            except ValueError:
+                raise ElectraError(f"{name}={env[name]!r} is not an integer") from None
+        values.append(value)
+    processes, process_id = values
+    given = [coordinator is not None, processes is not None, process_id is not None]
+    if any(given) and not all(given):
+        raise ElectraError("--strategy multiworker on JAX: give --coordinator HOST:PORT, --num-processes N and "
+                           "--process-id I together (or none, where jax.distributed detects the cluster)")
+    if processes is not None and (processes < 1 or not 0 <= process_id < processes):
+        raise ElectraError(f"--process-id {process_id} is not in 0..{processes - 1} (--num-processes {processes})")
+    return coordinator, processes, process_id
+
+
+def jax_worker_role(options: PretrainingOptions) -> WorkerRole:
+    if options.strategy != "multiworker":
+        return WorkerRole()
+    _, processes, process_id = jax_cluster(options)
+    if processes is None:  # JAX detects the cluster (Cloud TPU, SLURM, ...) only when it starts
+        import jax
+
+        initialize_jax_cluster(options)
+        return WorkerRole(jax.process_index(), jax.process_count())
+    return WorkerRole(process_id, processes)
+
+
+def initialize_jax_cluster(options: PretrainingOptions) -> None:
+    """`jax.distributed.initialize` for `--strategy multiworker` on JAX, before JAX computes anything.
+
+    On CPUs the cross-process collectives need an implementation (gloo); accelerators bring their own.
+    """
+    import jax
+
+    if jax.distributed.is_initialized():
+        return
+    coordinator, processes, process_id = jax_cluster(options)
+    if jax.config.jax_cpu_collectives_implementation in (None, "none", ""):
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    try:
+        jax.distributed.initialize(coordinator_address=coordinator, num_processes=processes,
+                                   process_id=process_id, initialization_timeout=300)
+    except (ValueError, RuntimeError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ElectraError(f"--strategy multiworker: jax.distributed could not start ({reason}); give "
+                           "--coordinator HOST:PORT --num-processes N --process-id I on every process") from None
 
 
 def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
@@ -126,7 +231,12 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
             if name == "tpu":
                 raise ElectraError("--strategy tpu: no TPU found") from None
     if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        try:  # waits for every worker of TF_CONFIG; TensorFlow gives up after its own timeout (minutes)
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except tf.errors.OpError as err:
+            reason = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+            raise ElectraError(f"--strategy multiworker: the workers of TF_CONFIG did not all start ({reason})"
+                               ) from None
     gpus = tf.config.list_logical_devices("GPU")
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):
         # Without GPUs, mirror over the logical CPU devices (how the tests exercise this path).
@@ -139,13 +249,19 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
 
 def jax_distribution(name: str = "auto") -> keras.distribution.DataParallel | None:
     """JAX: DataParallel over every device for `mirrored` (and for `auto` with several GPUs/TPUs),
-    else None (one device). `multiworker` and `tpu` are tf.distribute strategies: TensorFlow only."""
-    if name in ("multiworker", "tpu"):
-        raise ElectraError(f"--strategy {name} is a tf.distribute strategy and needs KERAS_BACKEND=tensorflow; "
-                           "on JAX use --strategy mirrored (keras.distribution.DataParallel over all devices)")
+    else None (one device). `multiworker`: DataParallel over the devices of every process (after
+    `initialize_jax_cluster`); each process feeds its own rows of each global batch. `tpu` is a
+    tf.distribute strategy: TensorFlow only (on JAX, a TPU pod is `multiworker`)."""
+    if name == "tpu":
+        raise ElectraError("--strategy tpu is a tf.distribute strategy and needs KERAS_BACKEND=tensorflow; on JAX "
+                           "use --strategy mirrored (one host's devices) or multiworker (a pod's hosts)")
     if name not in STRATEGIES:
         raise ElectraError(f"unknown strategy {name!r}; choose auto, default, mirrored, multiworker or tpu")
-    devices = keras.distribution.list_devices()
+    devices = keras.distribution.list_devices()  # every process's devices, after jax.distributed starts
+    if name == "multiworker":
+        # The trainer hands each process its rows (`_process_rows`), also for generators that Keras'
+        # auto-sharding (tf.data only) refuses.
+        return keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False)
     accelerators = [d for d in devices if not d.lower().startswith("cpu")]
     if (name == "mirrored" and len(devices) > 1) or (name == "auto" and len(accelerators) > 1):
         return keras.distribution.DataParallel(devices=accelerators if name == "auto" else devices)
@@ -265,7 +381,7 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
 
 
 def _step(model: keras.Model) -> int:
-    return int(keras.ops.convert_to_numpy(model.optimizer.iterations.value))
+    return int(checkpoints.to_numpy(model.optimizer.iterations.value))
 
 
 class StepCounter(keras.callbacks.Callback):
@@ -291,13 +407,20 @@ class StepCheckpoint(StepCounter):
         self.saver = saver
         self.every = every
 
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        # A resumed run starts at its checkpoint's step. Decided from the step alone, so that every worker
+        # of a multi-worker run decides alike (TensorFlow saves collectively: one saving alone would hang).
+        self.saved = self.step if self.step else None
+
     def on_train_batch_end(self, batch, logs=None):
         if self._advance() % self.every == 0:
-            self.saver.save(_step(self.model))
+            self.saver.save(_step(self.model))  # (on JAX, `self.model` brings the variables up to date)
+            self.saved = self.step
 
     def on_train_end(self, logs=None):
         step = _step(self.model)
-        if self.saver.latest_step() != step:
+        if self.saved != step:
             self.saver.save(step)
 
 
@@ -319,20 +442,22 @@ class JsonLinesLogger(StepCounter):
 EvalData = Any  # a tf.data.Dataset of batches, or a list of numpy batches (dicts)
 
 
-def evaluate_pretrainer(pretrainer: ElectraPretrainer, dataset: EvalData, steps: int) -> dict[str, Any]:
+def evaluate_pretrainer(pretrainer: ElectraPretrainer, dataset: EvalData, steps: int,
+                        rows: slice = slice(None)) -> dict[str, Any]:
     """Evaluate with a fixed masking seed, so 'before' and 'after' see the same masks.
 
     Besides the pretrainer's metrics (discriminator AUC, generator MLM accuracy, ...) this measures
     the collapse signals of `diagnostics.collapse_signals` on the same, unmasked batches.
+    `rows`: on JAX across processes, this process's rows of each (numpy) batch.
     """
     from keras_electra.pretraining.diagnostics import collapse_signals
 
     state = pretrainer.seed_generator.state
-    saved = keras.ops.convert_to_numpy(state.value)
+    saved = checkpoints.to_numpy(state.value)
     state.assign(np.array([12345, 0], dtype=saved.dtype))
     try:
         if isinstance(dataset, list):  # numpy batches: one array per feature, sliced back into the batches
-            batches = dataset[:steps]
+            batches = [{k: v[rows] for k, v in b.items()} for b in dataset[:steps]]
             arrays = {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
             results = pretrainer.evaluate(x=arrays, batch_size=len(batches[0]["token_ids"]), verbose=0,
                                           return_dict=True)
@@ -376,9 +501,9 @@ class HeldOutEvaluation(StepCounter):
     """Every `every` steps: held-out AUC, MLM accuracy and collapse signals, to TensorBoard and a curve."""
 
     def __init__(self, dataset: EvalData, batches: int, every: int, log_dir: Path,
-                 curve: list[dict[str, Any]], curve_path: Path | None = None) -> None:
+                 curve: list[dict[str, Any]], curve_path: Path | None = None, rows: slice = slice(None)) -> None:
         super().__init__()
-        self.dataset, self.batches, self.every, self.curve = dataset, batches, every, curve
+        self.dataset, self.batches, self.every, self.curve, self.rows = dataset, batches, every, curve, rows
         self.curve_path = curve_path
         self.writer = None
         if keras.backend.backend() == "tensorflow":  # elsewhere: heldout_curve.json only
@@ -406,7 +531,7 @@ class HeldOutEvaluation(StepCounter):
     def on_train_batch_end(self, batch, logs=None):
         step = self._advance()
         if step % self.every == 0:
-            self.record(step, evaluate_pretrainer(self.model, self.dataset, self.batches))
+            self.record(step, evaluate_pretrainer(self.model, self.dataset, self.batches, self.rows))
             # evaluate() left its own state in the metrics that training shares: start them afresh,
             # so the training logs after this point average training batches only.
             self.model.reset_metrics()
@@ -490,11 +615,67 @@ def run_pretraining(options: PretrainingOptions, output_dir: str | Path, verbose
 
     options = options.resolved()
     output_dir = Path(output_dir)
+    role = worker_role(options)
+    write_dir = role.write_dir(output_dir)
     # One run per output directory; a second stops at once naming the holder, before any download.
-    with output_lock(output_dir, inside=True):
+    # (The non-chief workers of a multi-worker run write only their scratch directory.)
+    with output_lock(write_dir, inside=True):
         options = dataclasses.replace(options, init=resolve_optional(options.init),  # names -> local paths
                                       init_generator=resolve_optional(options.init_generator))
-        return _run_pretraining(options, output_dir, verbose)
+        previous = keras.distribution.distribution()
+        try:
+            result = _run_pretraining(options, output_dir, verbose, role)
+        finally:
+            keras.distribution.set_distribution(previous)
+    if not role.chief:  # its checkpoints were copies of the chief's; the chief's are the ones resumed from
+        shutil.rmtree(write_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):  # the last worker to finish removes the emptied folder
+            write_dir.parent.rmdir()
+    return result
+
+
+def worker_role(options: PretrainingOptions) -> WorkerRole:
+    """This process's role: TF_CONFIG's (TensorFlow) or jax.distributed's (JAX) under `multiworker`."""
+    cluster_options = [name for name, value in (("--coordinator", options.coordinator),
+                                                ("--num-processes", options.num_processes),
+                                                ("--process-id", options.process_id)) if value is not None]
+    backend = keras.backend.backend()
+    if cluster_options and (options.strategy != "multiworker" or backend != "jax"):
+        raise ElectraError(f"{', '.join(cluster_options)}: for --strategy multiworker on JAX only "
+                           "(TensorFlow reads its cluster from TF_CONFIG)")
+    if options.strategy != "multiworker":
+        return WorkerRole()
+    return tf_worker_role() if backend == "tensorflow" else jax_worker_role(options)
+
+
+def _check_workers_agree(step: int, role: WorkerRole, strategy, output_dir: Path) -> None:
+    """Every worker resumed from the same step, or all stop with one line (instead of training apart or
+    hanging in a collective). A worker that cannot read the chief's `--output` starts from 0."""
+    if role.count == 1:
+        return
+    if strategy is not None:
+        import tensorflow as tf
+
+        values = strategy.run(lambda: tf.constant([float(step), float(step) ** 2], tf.float64))
+        mean, square = (float(v) for v in strategy.reduce("MEAN", values, axis=None).numpy())
+        steps = [step] if square == mean * mean else [step, "another"]
+    else:
+        from jax.experimental import multihost_utils
+
+        steps = sorted({int(v) for v in np.asarray(multihost_utils.process_allgather(np.int64(step)))})
+    if len(steps) > 1:
+        raise CheckpointError(f"the workers resumed from different steps ({', '.join(map(str, steps))}; "
+                              f"worker {role.index}: {step}); --output {output_dir} must be one directory that "
+                              "every worker reads (a shared file system)")
+
+
+def _process_rows(batch: dict, role: WorkerRole) -> dict:
+    """JAX multiworker: this process's rows of a global batch (process i feeds the i-th slice, as the
+    devices of a one-process DataParallel run take theirs)."""
+    if role.count == 1:
+        return batch
+    size = next(iter(batch.values())).shape[0] // role.count
+    return {key: value[role.index * size:(role.index + 1) * size] for key, value in batch.items()}
 
 
 def _shard_directory(sources: Sequence[str]) -> Path | None:
@@ -555,7 +736,11 @@ def _numpy_batches(dataset, count: int) -> list[dict[str, np.ndarray]]:
     return [{k: np.asarray(v) for k, v in _unpack_batch(b).items()} for b in dataset.take(count)]
 
 
-def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int) -> dict[str, Any]:
+def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int,
+                     role: WorkerRole | None = None) -> dict[str, Any]:
+    """Reads `output_dir` (a resumed run, the chief's checkpoints); writes `role.write_dir(output_dir)`."""
+    role = role or WorkerRole()
+    write_dir = role.write_dir(output_dir)
     backend = keras.backend.backend()
     if backend not in ("tensorflow", "jax"):
         raise ElectraError(f"pretraining runs on KERAS_BACKEND=tensorflow or jax, not {backend}")
@@ -564,8 +749,15 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
         raise ElectraError("no corpus given (--corpus FILES_OR_DIR, TFRecord or ArrayRecord shards)")
     if options.mixed_precision not in (None, "mixed_bfloat16", "mixed_float16"):
         raise ElectraError(f"unknown --mixed-precision {options.mixed_precision!r}")
-    if backend == "jax" and options.strategy in ("multiworker", "tpu"):
+    if backend == "jax" and options.strategy == "tpu":
         jax_distribution(options.strategy)  # the one-line error, before any data is read
+    if backend == "jax" and options.strategy == "multiworker":
+        initialize_jax_cluster(options)  # before JAX computes anything
+    strategy = None
+    if backend == "tensorflow":
+        # First: MultiWorkerMirroredStrategy configures the collective ops, which TensorFlow accepts
+        # only before its runtime starts (any op, the tokenizer's included, starts it).
+        strategy = get_strategy(options.strategy)
     sources, corpus_format = list(options.sources), options.corpus_format
     shards = _shard_directory(sources)
     eval_sources: list[str] = []
@@ -578,7 +770,7 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
         pretraining_data, tfds_data = _tf_data_modules()
         if any(tfds_data.is_tfds(s) for s in sources):
             # TFDS text datasets become corpus files in the official layout (a blank line ends a document).
-            sources = tfds_data.resolve_corpus_sources(sources, output_dir / "tfds_corpus", options.tfds_data_dir)
+            sources = tfds_data.resolve_corpus_sources(sources, write_dir / "tfds_corpus", options.tfds_data_dir)
             corpus_format = "sentences" if corpus_format == "auto" else corpus_format
         if options.eval_sources:  # after TFDS: held-out files are split off real files
             sources, eval_sources = held_out_split(sources, list(options.eval_sources))
@@ -588,7 +780,6 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
         tokenizer = _load_tokenizer(options, output_dir)
 
     if backend == "tensorflow":
-        strategy = get_strategy(options.strategy)
         replicas = strategy.num_replicas_in_sync
         scope = strategy.scope()
         # Like Keras' own "auto", XLA stays off under Mirrored/MultiWorker strategies, where it
@@ -598,7 +789,11 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
     else:
         distribution = jax_distribution(options.strategy)
         replicas = len(distribution.device_mesh.devices.flatten()) if distribution else 1
-        scope = distribution.scope() if distribution else contextlib.nullcontext()
+        scope = contextlib.nullcontext()
+        # For the whole run, not only while building: Keras' JAX trainer shards each batch over the devices
+        # (and, across processes, assembles the global batch) only where a distribution is set when `fit`
+        # and `evaluate` run. (`run_pretraining` restores the previous one.)
+        keras.distribution.set_distribution(distribution)
         # JAX's only fast path is XLA (jax.jit); without it every op dispatches on its own.
         jit_compile = options.jit_compile not in (False, "off")
     if options.batch_size % replicas:
@@ -610,9 +805,10 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
         pretrainer.compile(optimizer=optimizer, jit_compile=jit_compile)
         optimizer.build(pretrainer.trainable_variables)
 
-    saver = checkpoints.for_backend(pretrainer, optimizer, output_dir, verbose)
+    saver = checkpoints.for_backend(pretrainer, optimizer, write_dir, verbose, restore_from=output_dir)
     restored = saver.restore()
     start_step = _step(pretrainer)
+    _check_workers_agree(start_step, role, strategy, output_dir)
     if verbose and start_step:
         print(f"Resuming from step {start_step} ({restored})")
     elif options.init:
@@ -631,8 +827,8 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
 
         # Shards are read by index: a resumed run continues the same stream at its step's batch.
         # Keras takes a generator of (inputs,) tuples.
-        train_data = ((batch,) for batch in shard_batches(shards, options.batch_size, seed=options.seed,
-                                                          start_batch=start_step))
+        train_data = ((_process_rows(batch, role),) for batch in shard_batches(
+            shards, options.batch_size, seed=options.seed, start_batch=start_step))
         eval_data = list(itertools.islice(
             shard_batches(shards, options.batch_size, seed=options.seed + 1_000_003), options.eval_batches))
     else:
@@ -650,16 +846,30 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
         eval_data = eval_data.take(options.eval_batches).cache()
         if backend != "tensorflow":
             eval_data = _numpy_batches(eval_data, options.eval_batches)
-    curve_path = output_dir / "heldout_curve.json"
-    curve: list[dict[str, Any]] = read_json(curve_path) if start_step and curve_path.is_file() else []
+            if role.count > 1:
+                train_data = train_data.map(lambda batch: _process_rows(batch, role))
+        elif role.count > 1:
+            # Every worker packs the whole stream and keeps its replicas' part of each global batch, so N
+            # workers train on exactly the batches of one process with N replicas (TensorFlow's AUTO
+            # policy would shard by file where the corpus has several, giving other batches).
+            import tensorflow as tf
+
+            data_options = tf.data.Options()
+            data_options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+            train_data, eval_data = train_data.with_options(data_options), eval_data.with_options(data_options)
+    saved_curve = output_dir / "heldout_curve.json"  # the chief's
+    curve: list[dict[str, Any]] = read_json(saved_curve) if start_step and saved_curve.is_file() else []
     curve = [point for point in curve if point["step"] <= start_step]  # points after the checkpoint were lost
+    curve_path = write_dir / "heldout_curve.json"
+    rows = slice(None) if backend == "tensorflow" or role.count == 1 else slice(
+        role.index * options.batch_size // role.count, (role.index + 1) * options.batch_size // role.count)
     held_out = HeldOutEvaluation(eval_data, options.eval_batches, options.eval_every or options.steps,
-                                 output_dir / "logs" / "heldout", curve, curve_path)
-    before = evaluate_pretrainer(pretrainer, eval_data, options.eval_batches)
+                                 write_dir / "logs" / "heldout", curve, curve_path, rows=rows)
+    before = evaluate_pretrainer(pretrainer, eval_data, options.eval_batches, rows=rows)
     # Only now, with the options, model and data validated, does the run pin its files.
-    if not (output_dir / "vocab.txt").is_file() or not has_checkpoint(output_dir):
-        tokenizer.save_to_directory(output_dir)
-    write_json(output_dir / RUN_CONFIG_FILE, dataclasses.asdict(options))
+    if not (write_dir / "vocab.txt").is_file() or not has_checkpoint(write_dir):
+        tokenizer.save_to_directory(write_dir)
+    write_json(write_dir / RUN_CONFIG_FILE, dataclasses.asdict(options))
     if not curve:
         held_out.record(start_step, before)
 
@@ -667,14 +877,14 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
     elapsed = 0.0
     from keras_electra.utils import tracking
 
-    tracker = tracking.start(options.wandb, dataclasses.asdict(options), output_dir / "logs",
-                             name=output_dir.name, job_type="pretrain")
+    tracker = tracking.start(options.wandb if role.chief else None, dataclasses.asdict(options),
+                             write_dir / "logs", name=output_dir.name, job_type="pretrain")
     if remaining > 0:
         callbacks = [NonFiniteLossGuard(), StepCheckpoint(saver, options.checkpoint_every)]
         if backend == "tensorflow":
-            callbacks.append(keras.callbacks.TensorBoard(output_dir / "logs", update_freq=options.log_every))
+            callbacks.append(keras.callbacks.TensorBoard(write_dir / "logs", update_freq=options.log_every))
         else:
-            callbacks.append(JsonLinesLogger(output_dir / "logs" / "train.jsonl", options.log_every))
+            callbacks.append(JsonLinesLogger(write_dir / "logs" / "train.jsonl", options.log_every))
         if tracker is not None:  # W&B (--wandb): the same scalars, the held-out curve as it grows
             callbacks.append(tracking.keras_callback(tracker, options.log_every, curve))
         if options.eval_every:
@@ -684,12 +894,15 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
             train_data, steps_per_epoch=remaining, epochs=1, callbacks=callbacks, verbose=verbose,
         )
         elapsed = time.perf_counter() - started
-    after = evaluate_pretrainer(pretrainer, eval_data, options.eval_batches)
-    save_pretrained_models(pretrainer, tokenizer, output_dir)
+    after = evaluate_pretrainer(pretrainer, eval_data, options.eval_batches, rows=rows)
+    if role.chief:
+        save_pretrained_models(pretrainer, tokenizer, output_dir)
     result = {
         "steps": _step(pretrainer),
         "backend": backend,
         "replicas": replicas,
+        "workers": role.count,
+        "worker": role.index,
         "jit_compile": jit_compile,
         "trained_steps_this_run": remaining if remaining > 0 else 0,
         "seconds_this_run": round(elapsed, 2),
@@ -707,7 +920,7 @@ def _run_pretraining(options: PretrainingOptions, output_dir: Path, verbose: int
         held_out.record(result["steps"], after)
     result["heldout_curve"] = curve
     write_json(curve_path, curve)
-    write_json(output_dir / METRICS_FILE, result)
+    write_json(write_dir / METRICS_FILE, result)
     if tracker is not None:
         tracker.log_curve(curve)
         tracker.finish({k: v for k, v in result.items() if k != "heldout_curve"})

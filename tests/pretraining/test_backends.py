@@ -110,14 +110,16 @@ def test_jax_run_from_shards_without_tensorflow_is_killed_and_resumes_exactly(no
         np.testing.assert_allclose(b[f"v{i}"], a[f"v{i}"], rtol=1e-6, atol=1e-7, err_msg=path)
 
 
-def test_tf_distribute_strategies_are_refused_on_jax_in_one_line():
+def test_tpu_strategy_is_refused_on_jax_in_one_line():
     from keras_electra.errors import ElectraError
     from keras_electra.pretraining.trainer import jax_distribution
 
-    for name in ("multiworker", "tpu"):
-        with pytest.raises(ElectraError, match=f"--strategy {name} is a tf.distribute strategy"):
-            jax_distribution(name)
+    with pytest.raises(ElectraError, match="--strategy tpu is a tf.distribute strategy"):
+        jax_distribution("tpu")
     assert jax_distribution("default") is None
+    # multiworker is jax.distributed + DataParallel over every process's devices (tests/pretraining/
+    # test_multiworker.py); in one process, over its own devices, with the rows handed out by the trainer.
+    assert jax_distribution("multiworker").auto_shard_dataset is False
 
 
 @pytest.mark.slow
