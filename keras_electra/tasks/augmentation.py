@@ -88,12 +88,13 @@ def load_augmenter(settings: AugmentSettings, config: FinetuneConfig, seq_length
         read_checkpoint,
         tokenizer_from_checkpoint,
     )
+    from keras_electra.convert.resolve import resolve_optional
 
     flag = "--augment-generator" if config.augment_generator else "--augment generator (from --init)"
-    path = Path(settings.generator)
-    if not path.exists() and not Path(f"{path}.index").exists():
-        raise CheckpointError(f"{flag} {path}: no such checkpoint")
     try:
+        path = Path(settings.generator)
+        if not path.exists() and not Path(f"{path}.index").exists():  # a name (HF id...) -> a local path
+            path = Path(resolve_optional(settings.generator))
         checkpoint = read_checkpoint(generator_location(path))
         generator = load_generator(checkpoint)
     except CheckpointError as error:

@@ -178,7 +178,7 @@ def test_bad_settings_are_one_line(capsys, tmp_path, tiny_run, extra, expected):
 def test_bad_generators_are_one_line(capsys, tmp_path, tiny_run):
     missing = tmp_path / "nowhere"
     err = _finetune_error(capsys, tmp_path, ["--augment", "generator", "--augment-generator", str(missing)])
-    assert f"--augment-generator {missing}: no such checkpoint" in err
+    assert f"--augment-generator: {missing} does not exist" in err
     err = _finetune_error(capsys, tmp_path, ["--augment", "generator", "--augment-generator",
                                              str(tiny_run / "discriminator")])
     assert "--augment-generator" in err and "holds no generator" in err
@@ -230,3 +230,20 @@ def test_finetune_with_augmentation_end_to_end(tmp_path, tiny_run):
         "augmented_examples": 24, "copies_made": 16}
     assert results["config"]["augment"] == "generator" and results["config"]["augment_copies"] == 2
     assert results["runs"][0]["steps_per_epoch"] == 3  # 24 examples in batches of 8: the copies were trained on
+
+
+def test_load_generator_reads_pretrain_and_convert_outputs(tmp_path, tiny_run):
+    """The one generator loader takes a pretrain output (discriminator/ + generator/) and a
+    `convert --part generator` output (generator/ alone) by their directory, and says when there is none."""
+    import shutil
+
+    from keras_electra.convert import load_generator
+    from keras_electra.errors import CheckpointError
+    from keras_electra.models.generator import ElectraGenerator
+
+    converted = tmp_path / "converted"
+    shutil.copytree(tiny_run / "generator", converted / "generator")
+    for source in (tiny_run, converted, converted / "generator"):
+        assert isinstance(load_generator(source), ElectraGenerator)
+    with pytest.raises(CheckpointError, match="holds no generator"):
+        load_generator(tiny_run / "discriminator")
