@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +79,21 @@ def resolve_augmentation(config: FinetuneConfig, spec: TaskSpec) -> AugmentSetti
         raise ElectraError("--augment generator: name the generator with --augment-generator DIR (--init random "
                            "brings none)")
     return AugmentSettings(generator=str(generator), copies=copies, rate=float(rate))
+
+
+def augment_hook(config: FinetuneConfig, spec: TaskSpec) -> Callable[[list], tuple[list, dict]] | None:
+    """For `load_task_data`: the function that adds generator copies to the training examples, or None
+    when `--augment` is off. Bad settings and generators fail here, before any data is read."""
+    settings = resolve_augmentation(config, spec)
+    if settings is None:
+        return None
+    augmenter = load_augmenter(settings, config, config.seq_length or spec.seq_length)
+
+    def augment(examples: list) -> tuple[list, dict[str, Any]]:
+        augmented, stats = augmenter.augment(examples)
+        return augmented, {**dataclasses.asdict(settings), "seed": config.seed, **stats}
+
+    return augment
 
 
 def load_augmenter(settings: AugmentSettings, config: FinetuneConfig, seq_length: int) -> GeneratorAugmenter:

@@ -39,6 +39,7 @@ from keras_electra.data.tokenizer import ElectraTokenizer
 from keras_electra.errors import DataError, ElectraError
 from keras_electra.models.backbone import ElectraBackbone
 from keras_electra.optimization import create_optimizer, layerwise_lr_multipliers
+from keras_electra.tasks.augmentation import augment_hook
 from keras_electra.tasks.base import MODEL_FILE, ElectraTask, load_pretrained_backbone, random_backbone
 from keras_electra.tasks.callbacks import DevEvaluation, ScalarLogger, StepLosses
 from keras_electra.tasks.outputs import (
@@ -201,7 +202,7 @@ def _checked_finetune(config: FinetuneConfig) -> dict[str, Any]:
         raise ElectraError(f"--vocab, --cased and --uncased make the tokenizer of --init random only; {config.init} "
                            "brings its own vocabulary and casing")
     check_task_options(config, spec)
-    data = load_task_data(config, spec, augment=_augmenter(config, spec))
+    data = load_task_data(config, spec, augment=augment_hook(config, spec))  # --augment: None when off
     if data.options:
         config = dataclasses.replace(config, task_options={**data.options, **config.task_options})
     created = not output.exists()
@@ -211,22 +212,6 @@ def _checked_finetune(config: FinetuneConfig) -> dict[str, Any]:
         if created:  # a failed run leaves no half-written output behind
             shutil.rmtree(output, ignore_errors=True)
         raise
-
-
-def _augmenter(config: FinetuneConfig, spec: TaskSpec):
-    """`--augment generator`: the function that adds generator copies to the training examples, else None."""
-    from keras_electra.tasks.augmentation import load_augmenter, resolve_augmentation
-
-    settings = resolve_augmentation(config, spec)
-    if settings is None:
-        return None
-    augmenter = load_augmenter(settings, config, config.seq_length or spec.seq_length)  # bad input fails here
-
-    def augment(examples: list) -> tuple[list, dict[str, Any]]:
-        augmented, stats = augmenter.augment(examples)
-        return augmented, {**dataclasses.asdict(settings), "seed": config.seed, **stats}
-
-    return augment
 
 
 def _train_and_save(config: FinetuneConfig, spec: TaskSpec, data: TaskData, output: Path) -> dict[str, Any]:

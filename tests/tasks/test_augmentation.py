@@ -141,7 +141,7 @@ def test_copies_change_only_the_replaced_words(loaded):
 
 
 def test_dev_untouched_and_copies_before_mrpc_swap(tiny_run):
-    from keras_electra.tasks.finetune import _augmenter as make_hook
+    from keras_electra.tasks.augmentation import augment_hook
     from keras_electra.tasks.recipe import FinetuneConfig
     from keras_electra.tasks.task_data import load_task_data
 
@@ -151,7 +151,7 @@ def test_dev_untouched_and_copies_before_mrpc_swap(tiny_run):
     spec = get_task("mrpc")
     plain = load_task_data(dataclasses.replace(config, augment="none", augment_generator=None, augment_copies=None),
                            spec)
-    augmented = load_task_data(config, spec, augment=make_hook(config, spec))
+    augmented = load_task_data(config, spec, augment=augment_hook(config, spec))
     assert augmented.dev == plain.dev and augmented.test == plain.test
     assert plain.augmentation is None
     # 6 originals + 12 copies, then every pair in both orders (double_unordered)
