@@ -172,7 +172,8 @@ def table(paths: list[str]) -> None:
         values = [groups.get((task, model, k, m)) for m in present]
         n = max(len(v or []) for v in values)
         label = f"{k}" if k else "0 (zero-shot; standard = majority class)"
-        print(f"| {task} ({Path(model).name}) | {label} | {' | '.join(cell(v) for v in values)} | {n} |")
+        cells = [cell(v) + (f" ({len(v)} seeds)" if v and len(v) < n else "") for v in values]  # a cut-short run
+        print(f"| {task} ({Path(model).name}) | {label} | {' | '.join(cells)} | {n} |")
 
 
 def main() -> None:
