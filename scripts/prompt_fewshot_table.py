@@ -11,6 +11,16 @@ library's own `train_one_seed`: the prompt method (`finetune --prompt`: binary c
 label word's RTD score) and standard fine-tuning (a fresh classifier head on [CLS]). K = 0 is the
 untrained prompt (zero-shot) and, for the standard head, the majority class. The scores are on a fixed
 sample of the dev split (the same for every run). The discriminator is loaded once per process.
+
+`--methods standard augment` is the README's augmentation table: `augment` is standard fine-tuning on
+the K-shot examples plus `--augment-copies` generator copies of each (`finetune --augment generator`,
+keras_electra/tasks/augmentation.py, drawn with the run's seed), from the generator saved beside the
+discriminator (or `--generator DIR`). Both arms train for the same number of steps: with `--steps 80`,
+batch 8 and 4 copies it is exact at K = 32 and 64 (epochs = steps x batch / N, rounded):
+
+    python scripts/prompt_fewshot_table.py --model runs/continued-novels --task sst2 --shots 32 64 \
+        --methods standard augment --steps 80 --eval-examples 200 --out runs/fewshot/sst2-augment.jsonl
+    python scripts/prompt_fewshot_table.py --table runs/fewshot/sst2-augment.jsonl
 """
 
 from __future__ import annotations
@@ -25,6 +35,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+METHODS = ("prompt", "standard", "augment")
+COLUMNS = {"prompt": "prompt (RTD head)", "standard": "standard fine-tuning",
+           "augment": "standard + generator augmentation"}
 TEMPLATES = {
     "sst2": ("{text} It was {label}.", ["great=1", "terrible=0"], 64),
     "mrpc": ("{text_a} ? {label} , {text_b}", ["Yes=1", "No=0"], 128),
@@ -54,6 +67,14 @@ def run(args: argparse.Namespace) -> None:
     dev, _ = read_split(spec, data_dir, "dev")
     dev = subsample(dev, args.eval_examples, 1234)
     monitor = dev[:8]  # train_one_seed scores its dev set every epoch: a token set; the real scoring is below
+    augmenter = None
+    if "augment" in args.methods:
+        from keras_electra.tasks.augmentation import AugmentSettings, load_augmenter
+
+        settings = AugmentSettings(args.generator or args.model, args.augment_copies, args.augment_rate)
+        augmenter = load_augmenter(settings, FinetuneConfig(task=args.task, data=str(data_dir), init=args.model,
+                                                            output="unused", augment="generator",
+                                                            augment_generator=args.generator), seq_length)
     discriminator, tokenizer = load_discriminator_for_prompts(args.model)
     initial = [w.copy() for w in discriminator.get_weights()]
     words, labels = parse_label_words(label_items, spec.labels)
@@ -106,12 +127,18 @@ def run(args: argparse.Namespace) -> None:
                         "seconds": round(time.perf_counter() - start, 1)})
                 continue
             train = few_shot(train_all, k, seed)
+            extra = {}
+            if method == "augment":  # the K-shot examples and their generator copies (finetune --augment)
+                augmenter.seed = seed
+                train, stats = augmenter.augment(train)
+                extra = {"augment_copies": args.augment_copies, "augment_rate": args.augment_rate,
+                         "generator": args.generator or args.model, **stats}
             if args.task == "mrpc":  # the official double_unordered, as finetune does
                 train = train + [dataclasses.replace(e, guid=f"{e.guid}-swapped", text_a=e.text_b,
                                                      text_b=e.text_a) for e in train]
             epochs = max(1, round(args.steps * args.batch_size / len(train)))
             cfg = dataclasses.replace(cfg, epochs=epochs)
-            model = prompt_model(seed) if method == "prompt" else standard_model(seed)
+            model = prompt_model(seed) if method == "prompt" else standard_model(seed)  # augment: standard
             data = TaskData(train, monitor, None, {}, list(labels))
             hp = resolve_hyperparameters(cfg, task_spec, model.backbone)
             with tempfile.TemporaryDirectory() as logs:
@@ -121,7 +148,7 @@ def run(args: argparse.Namespace) -> None:
             record({"method": method, "k": k, "seed": seed, "accuracy": scores["accuracy"],
                     "f1": scores.get("f1"), "epochs": epochs, "steps": result["result"]["total_steps"],
                     "learning_rate": hp["learning_rate"], "train_examples": len(train),
-                    "seconds": round(time.perf_counter() - start, 1)})
+                    "seconds": round(time.perf_counter() - start, 1), **extra})
 
 
 def table(paths: list[str]) -> None:
@@ -129,8 +156,9 @@ def table(paths: list[str]) -> None:
     groups: dict[tuple, list[float]] = defaultdict(list)
     for r in rows:
         groups[(r["task"], r["model"], r["k"], r["method"])].append(r["accuracy"])
-    print("| task | K per class | prompt (RTD head) | standard fine-tuning | seeds |")
-    print("|---|---:|---:|---:|---:|")
+    present = [m for m in METHODS if any(key[3] == m for key in groups)]
+    print(f"| task | K per class | {' | '.join(COLUMNS[m] for m in present)} | seeds |")
+    print(f"|---|---:|{'---:|' * len(present)}---:|")
     keys = sorted({(t, m, k) for t, m, k, _ in groups}, key=lambda x: (x[0], x[1], x[2]))
 
     def cell(values: list[float] | None) -> str:
@@ -141,10 +169,11 @@ def table(paths: list[str]) -> None:
         return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.pstdev(values):.1f}"
 
     for task, model, k in keys:
-        p, s = groups.get((task, model, k, "prompt")), groups.get((task, model, k, "standard"))
-        n = max(len(p or []), len(s or []))
+        values = [groups.get((task, model, k, m)) for m in present]
+        n = max(len(v or []) for v in values)
         label = f"{k}" if k else "0 (zero-shot; standard = majority class)"
-        print(f"| {task} ({Path(model).name}) | {label} | {cell(p)} | {cell(s)} | {n} |")
+        cells = [cell(v) + (f" ({len(v)} seeds)" if v and len(v) < n else "") for v in values]  # a cut-short run
+        print(f"| {task} ({Path(model).name}) | {label} | {' | '.join(cells)} | {n} |")
 
 
 def main() -> None:
@@ -154,7 +183,11 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/data/glue")
     parser.add_argument("--shots", type=int, nargs="+", default=[0, 16, 32, 64])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--methods", nargs="+", default=["prompt", "standard"], choices=["prompt", "standard"])
+    parser.add_argument("--methods", nargs="+", default=["prompt", "standard"], choices=METHODS,
+                        help="augment: standard fine-tuning with generator copies (--augment-copies, --augment-rate)")
+    parser.add_argument("--generator", help="augment: the generator (default: --model's generator/)")
+    parser.add_argument("--augment-copies", type=int, default=4)
+    parser.add_argument("--augment-rate", type=float, default=0.15)
     parser.add_argument("--steps", type=int, default=32, help="training steps per run (epochs = steps x batch / N)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, help="default: finetune's (3e-4 for a Small-sized model)")

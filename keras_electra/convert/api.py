@@ -271,11 +271,25 @@ def load_generator(source: Source, config: Any = None, allow_unused: Sequence[st
     """An `ElectraGenerator` (backbone + MLM head tied to the word embeddings)."""
     from keras_electra.models.generator import ElectraGenerator
 
+    source = generator_location(source)
+
     def build(checkpoint):
         model = ElectraGenerator.from_electra_config(generator_part_config(checkpoint), name="generator")
         return model, model.canonical_weights()
 
     return _load_part("generator", build, source, config, allow_unused, allow_missing, format, return_report)
+
+
+def generator_location(source: Source) -> Source:
+    """The `generator/` part of a convert/pretrain output directory (which otherwise stands for its
+    discriminator, see `_model_location`); any other source as it is."""
+    if isinstance(source, Checkpoint):
+        return source
+    path = Path(source)
+    if (path.is_dir() and not is_saved_directory(path) and not (path / "config.json").is_file()
+            and is_saved_directory(path / "generator")):
+        return path / "generator"
+    return source
 
 
 def load_backbone(source: Source, config: Any = None, allow_unused: Sequence[str] = (),
@@ -732,7 +746,8 @@ def _convert(source: str | Path, output: Path, format: str | None, part: str, co
 
 __all__ = [
     "FORMATS", "PARTS", "detect_format", "read_checkpoint", "from_pretrained", "load_discriminator",
-    "load_generator", "load_backbone", "load_into", "load_task", "load_pretraining_pair", "pretraining_config",
+    "load_generator", "generator_location", "load_backbone", "load_into", "load_task", "load_pretraining_pair",
+    "pretraining_config",
     "init_pretrainer", "check_shared_embeddings", "convert", "tokenizer_from_checkpoint", "save_huggingface",
     "pair_checkpoint", "auto_part", "is_bert",
 ]

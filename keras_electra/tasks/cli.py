@@ -138,6 +138,20 @@ def register(subparsers) -> None:
                         help="classify through a template with {label}, e.g. \"{text} It was {label}.\" (pairs: "
                         "{text_a}, {text_b}); --labels then gives WORD=LABEL for every label; trains the RTD head "
                         "and encoder with binary cross-entropy on the label word (Xia et al. 2022)")
+    aug = p.add_argument_group("augmentation (default: none, the official recipe)")
+    aug.add_argument("--augment", choices=("none", "generator"), default="none",
+                     help="generator: add --augment-copies copies of every training example (after --train-examples "
+                     "sampling; never dev or test) in which --augment-rate of the word pieces (whole words first; "
+                     "never [CLS]/[SEP]/padding) are masked and resampled by an ELECTRA generator, labels kept; "
+                     "deterministic under --seed; classification and regression tasks only")
+    aug.add_argument("--augment-generator", metavar="DIR",
+                     help="the generator: a pretrain or convert output directory (its generator/), or a converted "
+                     "generator (`convert --part generator`); its vocabulary must be the task model's "
+                     "(default: --init's generator)")
+    aug.add_argument("--augment-copies", type=int, metavar="N", help="copies per training example (default 4)")
+    aug.add_argument("--augment-rate", type=float, metavar="P",
+                     help="fraction of the word pieces resampled in each copy, in (0, 1] (default 0.15, the "
+                     "pretraining mask rate; at least one piece)")
     p.add_argument("--wandb", metavar="PROJECT", help="also log to Weights & Biases (TensorBoard is always written)")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
     p.set_defaults(func=_finetune)
@@ -219,7 +233,8 @@ def _finetune(args) -> int:
         text_columns=args.text_columns, label_column=args.label_column, labels=args.labels,
         verbose=2 if args.quiet else "auto", model_overrides=parse_overrides(args.config),
         overwrite=args.overwrite, dev_fraction=args.dev_fraction, tfds_data_dir=args.tfds_data_dir,
-        prompt=args.prompt, wandb=args.wandb,
+        prompt=args.prompt, wandb=args.wandb, augment=args.augment, augment_generator=args.augment_generator,
+        augment_copies=args.augment_copies, augment_rate=args.augment_rate,
     )
     if args.prompt is not None:  # --labels are the label words
         config = dataclasses.replace(config, labels=None, label_words=args.labels)

@@ -39,6 +39,7 @@ from keras_electra.data.tokenizer import ElectraTokenizer
 from keras_electra.errors import DataError, ElectraError
 from keras_electra.models.backbone import ElectraBackbone
 from keras_electra.optimization import create_optimizer, layerwise_lr_multipliers
+from keras_electra.tasks.augmentation import augment_hook
 from keras_electra.tasks.base import MODEL_FILE, ElectraTask, load_pretrained_backbone, random_backbone
 from keras_electra.tasks.callbacks import DevEvaluation, ScalarLogger, StepLosses
 from keras_electra.tasks.outputs import (
@@ -201,7 +202,7 @@ def _checked_finetune(config: FinetuneConfig) -> dict[str, Any]:
         raise ElectraError(f"--vocab, --cased and --uncased make the tokenizer of --init random only; {config.init} "
                            "brings its own vocabulary and casing")
     check_task_options(config, spec)
-    data = load_task_data(config, spec)
+    data = load_task_data(config, spec, augment=augment_hook(config, spec))  # --augment: None when off
     if data.options:
         config = dataclasses.replace(config, task_options={**data.options, **config.task_options})
     created = not output.exists()
@@ -264,6 +265,7 @@ def _train_and_save(config: FinetuneConfig, spec: TaskSpec, data: TaskData, outp
         "init": config.init,
         "data_files": data.files,
         **({"dev_source": data.dev_source} if data.dev_source else {}),
+        **({"augmentation": data.augmentation} if data.augmentation else {}),
         "language": data.language,
         "num_examples": {"train": len(data.train), "dev": len(data.dev),
                          **({"test": len(data.test)} if data.test is not None else {})},

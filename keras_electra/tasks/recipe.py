@@ -84,6 +84,11 @@ class FinetuneConfig:
     prompt: str | None = None  # classify through this template with the RTD head (tasks/prompting.py)
     label_words: list[str] | None = None  # with `prompt`: WORD=LABEL for every label
     wandb: str | None = None  # also log to this W&B project (utils/tracking.py)
+    # --augment generator (tasks/augmentation.py); "none" is the official recipe. None: its defaults.
+    augment: str = "none"
+    augment_generator: str | None = None  # None: the --init directory's generator
+    augment_copies: int | None = None
+    augment_rate: float | None = None
 
     def seed_list(self) -> list[int]:
         return list(self.seeds) if self.seeds else [self.seed]

@@ -6,7 +6,7 @@ import collections
 import dataclasses
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,7 @@ class TaskData:
     language: str = "en"
     dev_source: str | None = None  # how dev was made when it is not a file of its own
     options: dict[str, Any] = dataclasses.field(default_factory=dict)  # task options the data implies
+    augmentation: dict[str, Any] | None = None  # --augment: its settings and what it added to train
 
 
 def hold_out(examples: list, fraction: float, seed: int) -> tuple[list, list]:
@@ -71,7 +72,9 @@ def hold_out(examples: list, fraction: float, seed: int) -> tuple[list, list]:
     return [e for i, e in enumerate(examples) if i not in dev], [e for i, e in enumerate(examples) if i in dev]
 
 
-def load_task_data(config: FinetuneConfig, spec: TaskSpec) -> TaskData:
+def load_task_data(config: FinetuneConfig, spec: TaskSpec,
+                   augment: Callable[[list], tuple[list, dict[str, Any]]] | None = None) -> TaskData:
+    """The task's splits. `augment` (`--augment`) adds copies to the sampled training examples only."""
     train_split, dev_split, test_split = spec.splits
     train_split = config.train_split or train_split
     dev_split = config.dev_split or dev_split
@@ -101,6 +104,11 @@ def load_task_data(config: FinetuneConfig, spec: TaskSpec) -> TaskData:
     if config.train_examples_per_class:
         train = few_shot(train, config.train_examples_per_class, config.seed)
     train = subsample(train, config.max_train_examples, config.seed)
+    augmentation = None
+    if augment is not None:  # before MRPC's swapped orders, so that the copies get them too
+        originals = len(train)
+        train, augmentation = augment(train)
+        augmentation = {**augmentation, "original_examples": originals, "augmented_examples": len(train)}
     if config.double_unordered and spec.name in DOUBLE_UNORDERED_TASKS:
         train = train + [dataclasses.replace(e, guid=f"{e.guid}-swapped", text_a=e.text_b, text_b=e.text_a)
                          for e in train if e.text_b is not None]
@@ -122,7 +130,7 @@ def load_task_data(config: FinetuneConfig, spec: TaskSpec) -> TaskData:
     # Generic tasks (and a fixed task given other tags with --labels) say what language the data is in.
     language = detect_language(train) if spec.language is None or config.labels else spec.language
     check_label_coverage(train, labels, spec, files["train"])
-    return TaskData(train, dev, test, files, labels, language, dev_source, options)
+    return TaskData(train, dev, test, files, labels, language, dev_source, options, augmentation)
 
 
 def _absolute(files: list) -> list[str]:
