@@ -110,23 +110,32 @@ def _assert_same_metrics(reference: dict, workers: dict) -> None:
     assert abs(reference["after"]["loss"] - reference["before"]["loss"]) > 1e3 * TOLERANCE
 
 
-@pytest.mark.tensorflow_only
-def test_two_tensorflow_workers_train_and_resume_like_one_process_with_two_replicas(tmp_path):
-    started = time.perf_counter()
+def _run_against_reference(tmp_path: Path, backend: str, start_workers, values) -> tuple[list, dict[str, str]]:
+    """Both runs twice (killed at KILL_AT, then resumed): the workers, and the reference, one process with two
+    devices under `--strategy mirrored` in `tmp_path/reference`. (state at the kill, each process's log)."""
     reference, run = tmp_path / "reference", tmp_path / "run"
     with Cluster(tmp_path / "logs") as cluster:
         def start_reference(kill):
             cluster.start("reference", logical_devices_cli(2, *_args(reference), "--strategy", "mirrored",
-                                                           kill_at_step=kill), base_env("tensorflow"))
+                                                           kill_at_step=kill), base_env(backend))
 
-        def start_workers(kill):
-            ports = free_ports(2)  # chosen now, for each start
-            for index in (0, 1):
-                cluster.start(f"worker{index}", cli(*_args(run), "--strategy", "multiworker", kill_at_step=kill),
-                              _tf_worker_env(ports, index))
+        killed = _run_twice(cluster, {reference: start_reference, run: lambda kill: start_workers(cluster, kill)},
+                            values)
+        return killed, {name: cluster.log(name) for name in ("worker0", "worker1", "reference")}
 
-        killed = _run_twice(cluster, {reference: start_reference, run: start_workers}, _checkpoint_values)
-        logs = {name: cluster.log(name) for name in ("worker0", "worker1", "reference")}
+
+@pytest.mark.tensorflow_only
+def test_two_tensorflow_workers_train_and_resume_like_one_process_with_two_replicas(tmp_path):
+    started = time.perf_counter()
+    reference, run = tmp_path / "reference", tmp_path / "run"
+
+    def start_workers(cluster, kill):
+        ports = free_ports(2)  # chosen now, for each start
+        for index in (0, 1):
+            cluster.start(f"worker{index}", cli(*_args(run), "--strategy", "multiworker", kill_at_step=kill),
+                          _tf_worker_env(ports, index))
+
+    killed, logs = _run_against_reference(tmp_path, "tensorflow", start_workers, _checkpoint_values)
 
     for name, text in logs.items():
         assert f"Resuming from step {KILL_AT} (" in text, (name, text[-3000:])
@@ -155,21 +164,16 @@ def test_two_jax_processes_train_and_resume_like_one_process_with_two_devices(tm
     over both processes' devices, against DataParallel over two host devices in one process."""
     started = time.perf_counter()
     reference, run = tmp_path / "reference", tmp_path / "run"
-    with Cluster(tmp_path / "logs") as cluster:
-        def start_reference(kill):
-            cluster.start("reference", logical_devices_cli(2, *_args(reference), "--strategy", "mirrored",
-                                                           kill_at_step=kill), base_env("jax"))
 
-        def start_workers(kill):
-            (port,) = free_ports(1)  # chosen now, for each start
-            for index in (0, 1):
-                cluster.start(f"worker{index}", cli(*_args(run), "--strategy", "multiworker", "--coordinator",
-                                                    f"127.0.0.1:{port}", "--num-processes", "2",
-                                                    "--process-id", str(index), kill_at_step=kill),
-                              base_env("jax"))
+    def start_workers(cluster, kill):
+        (port,) = free_ports(1)  # chosen now, for each start
+        for index in (0, 1):
+            cluster.start(f"worker{index}", cli(*_args(run), "--strategy", "multiworker", "--coordinator",
+                                                f"127.0.0.1:{port}", "--num-processes", "2",
+                                                "--process-id", str(index), kill_at_step=kill),
+                          base_env("jax"))
 
-        killed = _run_twice(cluster, {reference: start_reference, run: start_workers}, _npz_values)
-        logs = {name: cluster.log(name) for name in ("worker0", "worker1", "reference")}
+    killed, logs = _run_against_reference(tmp_path, "jax", start_workers, _npz_values)
 
     for name, text in logs.items():
         assert f"Resuming from step {KILL_AT} (" in text, (name, text[-3000:])
