@@ -303,8 +303,8 @@ def test_finetune_steps_equal_transformers_on_minilm(script, tmp_path, monkeypat
     layer-wise multipliers, the schedule, clipping, callbacks) and the script's torch loop, on the real MiniLM
     weights and real SST-2 rows, dropout 0, the same head numbers and the same batches in the same order
     (two epochs, dev scoring between them): the loss at every step and every weight's total update agree.
-    The IndexedSlices embedding gradient (Adam's v and the clipping norm got Σg² for a token seen twice in a
-    batch) broke this from the second step on."""
+    (It does not catch the old IndexedSlices embedding gradient, Σg² in Adam's v: with that `apply` put
+    back it still passes; `test_backends.py::test_adamw_sees_the_dense_gradient_of_a_repeated_token` does.)"""
     import keras
     import torch
 
