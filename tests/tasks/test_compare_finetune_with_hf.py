@@ -294,3 +294,89 @@ def test_electra_layout_keeps_every_minilm_tensor(script, tmp_path):
     assert model.classifier.out_proj.weight.abs().max() <= 0.04  # ElectraClassificationHead: always truncated
     bert = load_file(MINILM / "model.safetensors")
     assert torch.equal(model.electra.embeddings.word_embeddings.weight, bert["embeddings.word_embeddings.weight"])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (MINILM / "model.safetensors").is_file(), reason="the MiniLM weights are not fetched")
+def test_finetune_steps_equal_transformers_on_minilm(script, tmp_path, monkeypatch):
+    """`train_one_seed` (the path of `keras-electra finetune`: its task model, `model.fit`, ElectraAdamW with
+    layer-wise multipliers, the schedule, clipping, callbacks) and the script's torch loop, on the real MiniLM
+    weights and real SST-2 rows, dropout 0, the same head numbers and the same batches in the same order
+    (two epochs, dev scoring between them): the loss at every step and every weight's total update agree.
+    (It does not catch the old IndexedSlices embedding gradient, Σg² in Adam's v: with that `apply` put
+    back it still passes; `test_backends.py::test_adamw_sees_the_dense_gradient_of_a_repeated_token` does.)"""
+    import keras
+    import torch
+
+    from keras_electra.convert.huggingface import hf_to_canonical
+    from keras_electra.tasks import finetune
+    from keras_electra.tasks.recipe import FinetuneConfig, resolve_hyperparameters
+
+    batch, length, epochs = 8, 32, 2
+    electra_dir = script.electra_layout(MINILM, tmp_path / "electra")
+    spec, data = script.task_data("sst2", _args(train=4 * batch, dev=8))
+    labels = list(data.labels)
+    config = FinetuneConfig(task="sst2", data="", init=str(electra_dir), output=str(tmp_path / "out"),
+                            head="huggingface", dropout=0.0, learning_rate=3e-4, layerwise_lr_decay=0.8,
+                            epochs=epochs, batch_size=batch, seq_length=length, verbose=0)
+    model, tokenizer = finetune.build_task_model(config, spec, labels, 0, length)
+    hp = resolve_hyperparameters(config, spec, model.backbone)
+    ours = model.canonical_weights()
+    start = {name: np.array(keras.ops.convert_to_numpy(v)) for name, v in ours.items()}
+    # The same batches in the same order on both sides: no shuffling. (Keras' fit makes a second iterator
+    # at each epoch's end, so epoch e sees the dataset's shuffle 2e - 1, not e: a replay would be fragile.)
+    runner, train_dataset = spec.runner, type(spec.runner).train_dataset
+    monkeypatch.setattr(runner, "train_dataset", lambda model, examples, batch_size, seed, shuffle=True:
+                        train_dataset(runner, model, examples, batch_size, seed, shuffle=False))
+    batches = [list(runner.train_dataset(model, data.train, batch, 0))] * epochs
+
+    hf_model = script.build_hf_model("classification", electra_dir, len(labels), "huggingface", 0.0, seed=0)
+    for module in hf_model.modules():  # the encoder's dropout too (its config says 0.1)
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    params = dict(hf_model.named_parameters())
+    ndim = {k: v.ndim for k, v in params.items()}
+    names = {key: (f"classifier/{key.split('.')[1]}/{'kernel' if key.endswith('weight') else 'bias'}",
+                   "transpose" if key.endswith("weight") else "copy") if key.startswith("classifier.")
+             else hf_to_canonical(key, False, ndim) for key in params}
+    with torch.no_grad():
+        for key, (name, transform) in names.items():
+            if key.startswith("classifier."):  # our fresh head's numbers
+                value = torch.from_numpy(start[name])
+                params[key].copy_(value.T if transform == "transpose" else value)
+    script.check_same_start(hf_model, model)
+    optimizer = script.make_optimizer(hf_model, script.check_multipliers(hf_model, model, 0.8), 3e-4, False)
+    total = 4 * epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, script.lr_lambda(total, int(0.1 * total)))
+    hf_model.train()
+    theirs_running = []
+    for epoch in batches:
+        losses = []
+        for x, y in epoch:
+            out = hf_model(input_ids=torch.from_numpy(x["token_ids"].numpy().astype(np.int64)),
+                           token_type_ids=torch.from_numpy(x["segment_ids"].numpy().astype(np.int64)),
+                           attention_mask=torch.from_numpy(x["padding_mask"].numpy().astype(np.int64)),
+                           labels=torch.from_numpy(y.numpy().astype(np.int64)))
+            out.loss.backward()
+            losses.append(out.loss.item())
+            theirs_running.append(float(np.mean(losses)))  # Keras logs the epoch's running mean
+            torch.nn.utils.clip_grad_norm_(hf_model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+
+    run = finetune.train_one_seed(config, spec, data, hp, model, tokenizer, 0, tmp_path / "logs")["result"]
+    assert run["total_steps"] == total and run["step_losses"]["step"] == list(range(1, total + 1))
+    np.testing.assert_allclose(run["step_losses"]["loss"], theirs_running, rtol=0, atol=2e-5)
+    moved = 0
+    for key, (name, transform) in names.items():
+        theirs = params[key].detach().numpy()
+        theirs = theirs.T if transform == "transpose" else theirs
+        ours_update = np.asarray(keras.ops.convert_to_numpy(ours[name])) - start[name]
+        their_update = theirs - start[name]
+        scale = np.abs(their_update).max()
+        if scale < 1e-7:  # the attention key biases: their gradient is 0 in exact arithmetic
+            continue
+        moved += 1
+        assert np.abs(ours_update - their_update).max() <= 2e-3 * scale, (key, scale)
+    assert moved >= len(names) - 6
