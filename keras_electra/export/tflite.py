@@ -155,6 +155,9 @@ def add_metadata(model: bytes, entries: dict[str, bytes]) -> bytes:
 
     schema = _schema()
     m = schema.ModelT.InitFromPackedBuf(bytearray(model), 0)
+    for md in m.metadata or []:  # a replaced entry's old bytes go too: no stale copy stays in the file
+        if md.name is not None and md.name.decode() in entries:
+            m.buffers[md.buffer].data = None
     m.metadata = [md for md in (m.metadata or []) if md.name is None or md.name.decode() not in entries] \
         if m.metadata else []
     m.buffers = m.buffers or []

@@ -96,6 +96,26 @@ def latency_ms(directory: str | Path, runs: int = 20, threads: int = 1) -> float
     return statistics.median(times) * 1000
 
 
+def forget_source(path: Path) -> None:
+    """Drop the training directory a `.tflite` records as its export source: a shipped file carries no
+    path of the machine that built it (its card says how to rebuild it)."""
+    import json
+
+    from keras_electra.export.common import METADATA_NAME
+    from keras_electra.export.tflite import add_metadata, read_metadata
+    from keras_electra.utils.io import atomic_file
+
+    if path.suffix != ".tflite":
+        return
+    content = path.read_bytes()
+    info = json.loads(read_metadata(content)[METADATA_NAME])
+    if info.get("source") is None:
+        return
+    info["source"] = None
+    with atomic_file(path) as tmp:
+        Path(tmp).write_bytes(add_metadata(content, {METADATA_NAME: json.dumps(info).encode("utf-8")}))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m keras_electra.export.zoo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -110,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.update:
         from keras_electra.utils.io import write_json
 
+        forget_source(args.directory / card["file"])
+        size = (args.directory / card["file"]).stat().st_size
         card["slice"].update(score)
         card["bytes"] = size
         card["latency_ms_batch1_1thread"] = round(latency_ms(args.directory), 1)

@@ -41,3 +41,31 @@ def test_shipped_model_matches_its_card(directory):
     for part in ("discriminator", "generator"):
         out = np.asarray(keras_electra.load_model(directory / part)(x))
         assert out.shape[:2] == (1, 4) and np.isfinite(out).all()
+
+
+def test_shipped_files_record_no_build_machine_path(tmp_path):
+    """`zoo --update` drops a `.tflite`'s export source (the training directory on the machine that built it),
+    and replacing a metadata entry leaves no stale copy of the old bytes in the file."""
+    from keras_electra.export.tflite import read_tflite_info
+    from keras_electra.export.zoo import forget_source
+
+    shipped = [directory / read_card(directory)["file"] for directory in MODELS
+               if read_card(directory)["kind"] == "task" and read_card(directory)["file"].endswith(".tflite")]
+    assert shipped
+    for path in shipped:
+        assert read_tflite_info(path)[0].source is None, path
+    # Put a source back into a copy, then drop it again: the path's bytes are gone from the file.
+    import json
+
+    from keras_electra.export.common import METADATA_NAME
+    from keras_electra.export.tflite import add_metadata, read_metadata
+
+    content = shipped[0].read_bytes()
+    info = json.loads(read_metadata(content)[METADATA_NAME])
+    info["source"] = "/home/builder/secret-run-directory"
+    copy = tmp_path / "model.tflite"
+    copy.write_bytes(add_metadata(content, {METADATA_NAME: json.dumps(info).encode()}))
+    assert b"secret-run-directory" in copy.read_bytes()
+    forget_source(copy)
+    assert b"secret-run-directory" not in copy.read_bytes()
+    assert read_tflite_info(copy)[0].source is None
