@@ -42,6 +42,8 @@ FORMATS: dict[str, tuple[str, list[str]]] = {
 
 
 def size_bytes(path: Path) -> int:
+    if (path / "model.keras").is_file():  # a model directory: the weights file, not its other outputs
+        return (path / "model.keras").stat().st_size
     if path.is_dir():
         return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     return path.stat().st_size

@@ -79,12 +79,19 @@ def test_int8_sizes_and_precision(clf_tflite):
     assert sizes["float16"] <= 0.55 * sizes["none"]
     content = clf_tflite("int8").read_bytes()
     counts = int8_float_nodes_summary(content)
-    assert counts["int8"] > 3 * counts["float32"]  # full integer except the documented float spots
+    assert counts["int8"] > 2 * counts["float32"]  # full integer except the documented float spots
+    # Every weight-carrying matmul runs in int8, except the token-type one-hot's.
+    from keras_electra.export.tflite import _graph, load_interpreter
+
+    ops, tensors = _graph(content)
+    dtypes = {d["name"]: d["dtype"] for d in load_interpreter(content).get_tensor_details()}
+    matmuls = [dtypes[tensors[outs[0]]] for kind, _, outs in ops if kind == "FULLY_CONNECTED"]
+    assert len(matmuls) > 10 and sum(d != np.int8 for d in matmuls) == 1
     meta = json.loads(read_metadata(content)["keras_electra"])
     assert meta["quantize"] == "int8" and meta["op_precision"] == counts
 
 
-def test_int8_float_nodes_are_the_attention_softmax_and_one_hot(clf_tflite):
+def test_int8_float_nodes_are_softmax_one_hot_norm_statistics_and_attention_matmuls(clf_tflite):
     from keras_electra.export.tflite import _graph, int8_float_nodes
 
     content = clf_tflite("none").read_bytes()
@@ -94,7 +101,10 @@ def test_int8_float_nodes_are_the_attention_softmax_and_one_hot(clf_tflite):
     chosen = [kinds[n] for n in names if n in kinds]
     assert chosen.count("SOFTMAX") == 2  # one per layer of the 2-layer model
     assert chosen.count("ONE_HOT") == 1
-    assert "GELU" not in chosen and "FULLY_CONNECTED" in chosen  # only the one-hot's matmul stays float
+    assert chosen.count("RSQRT") == 5  # the embedding LayerNorm and two per layer
+    assert chosen.count("SQUARED_DIFFERENCE") == 5 and chosen.count("MEAN") == 10  # mean and variance
+    assert chosen.count("BATCH_MATMUL") == 4  # q·k and probabilities·v per layer
+    assert "GELU" not in chosen and chosen.count("FULLY_CONNECTED") == 1  # only the one-hot's matmul stays float
 
 
 def test_metadata_carries_labels_vocab_and_task(clf_tflite, sst2_dir):
