@@ -5,7 +5,7 @@
 #
 # 1. fetches MiniLM (keras_electra.utils.minilm; cached), 2. fine-tunes it on SST-2 with the
 # command in saved_models/minilm-sst2/README.md (skipped when RUN_DIR already holds a model),
-# 3. writes the TF Serving SavedModel to RUN_DIR/serving/minilm-sst2/1 (~90 MB: not committed),
+# 3. writes the TF Serving SavedModel to RUN_DIR/serving/minilm-sst2/1 (176 MiB: not committed),
 # 4. re-exports saved_models/minilm-sst2/model.tflite (dynamic-range int8, tokenises on the device)
 #    and recomputes the slice score in its card.json.
 # Fine-tuning takes ~9 min on 2 CPU cores (load ~3); with seed 0 it reproduces the shipped model up to
