@@ -131,6 +131,18 @@ def int8_float_nodes(model: bytes) -> list[str]:
         for t in ins:
             consumers.setdefault(int(t), []).append(i)
     keep: set[int] = set()
+
+    def walk_back(inputs, consumer: str, follows) -> None:
+        """Keep each input whose producer `follows(consumer type, producer type)`, recursively."""
+        stack = [(int(t), consumer) for t in inputs]
+        while stack:
+            t, consumer = stack.pop()
+            p = producer.get(t)
+            if p is None or t in keep or not follows(consumer, ops[p][0]):
+                continue
+            keep.add(t)
+            stack.extend((int(x), ops[p][0]) for x in ops[p][1])
+
     for kind, ins, outs in ops:
         if kind == "ONE_HOT":
             # The one-hot and everything up to (and including) the matmul that consumes it.
@@ -144,26 +156,12 @@ def int8_float_nodes(model: bytes) -> list[str]:
                         keep.update(int(o) for o in outs_c)
                         if kind_c == "RESHAPE":
                             frontier.extend(outs_c)
-        elif kind == "SOFTMAX":
+        elif kind == "SOFTMAX":  # the op and the score chain that feeds it
             keep.update(int(o) for o in outs)
-            stack = [int(t) for t in ins]
-            while stack:
-                t = stack.pop()
-                p = producer.get(t)
-                if p is None or ops[p][0] not in _SCORE_CHAIN_OPS or t in keep:
-                    continue
-                keep.add(t)
-                stack.extend(int(x) for x in ops[p][1])
-        elif kind == "RSQRT":
+            walk_back(ins, kind, lambda _, producer_kind: producer_kind in _SCORE_CHAIN_OPS)
+        elif kind == "RSQRT":  # the op and the LayerNorm statistics that feed it
             keep.update(int(o) for o in outs)
-            stack = [(int(t), "RSQRT") for t in ins]
-            while stack:
-                t, consumer = stack.pop()
-                p = producer.get(t)
-                if p is None or ops[p][0] != _NORM_STATISTICS[consumer] or t in keep:
-                    continue
-                keep.add(t)
-                stack.extend((int(x), ops[p][0]) for x in ops[p][1])
+            walk_back(ins, kind, lambda consumer, producer_kind: _NORM_STATISTICS.get(consumer) == producer_kind)
         elif kind == "BATCH_MATMUL":
             keep.update(int(o) for o in outs)
     return sorted(tensors[t] for t in keep if t >= 0)
