@@ -1,5 +1,8 @@
 """Print the README's results table from the results.json files that finetune_results.sh wrote.
 
+Columns: the four starts of `scripts/finetune_results.sh` (random, pretrained, minilm, continued), each
+pair followed by its difference; a start that has not been run shows "—".
+
     python scripts/results_table.py runs/results
 
 Every number is read from a results.json; nothing is typed in except the published ELECTRA-Small
@@ -42,21 +45,26 @@ def score(results: dict, split: str) -> float | None:
     return None if block is None else 100.0 * float(block[metric])
 
 
+# Column pairs compared in the table: (start, start it is compared with); a Δ follows each pair.
+PAIRS = [("random", "pretrained"), ("minilm", "continued")]
+HEADER = ["random init", "pretrained here", "Δ", "MiniLM (real weights)*", "MiniLM continued on novels*", "Δ"]
+
+
 def main(root: str) -> int:
     root_path = Path(root)
-    print("| task | random init | pretrained here | Δ | published ELECTRA-Small |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| task | " + " | ".join(HEADER) + " | published ELECTRA-Small |")
+    print("|" + " --- |" * (len(HEADER) + 2))
     for task, split, label in ROWS:
         cells = []
-        for start in ("random", "pretrained"):
-            path = root_path / f"{task}-{start}" / "results.json"
-            value = score(json.loads(path.read_text()), split) if path.is_file() else None
-            cells.append(value)
-        shown = ["—" if v is None else f"{v:.1f}" for v in cells]
-        delta = "—" if None in cells else f"{cells[1] - cells[0]:+.1f}"
-        print(f"| {label} | {shown[0]} | {shown[1]} | {delta} | {PUBLISHED.get(task, '—')} |")
+        for pair in PAIRS:
+            values = []
+            for start in pair:
+                path = root_path / f"{task}-{start}" / "results.json"
+                values.append(score(json.loads(path.read_text()), split) if path.is_file() else None)
+            cells += ["—" if v is None else f"{v:.1f}" for v in values]
+            cells.append("—" if None in values else f"{values[1] - values[0]:+.1f}")
+        print(f"| {label} | " + " | ".join(cells) + f" | {PUBLISHED.get(task, '—')} |")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "runs/results"))

@@ -51,7 +51,8 @@ def register(subparsers) -> None:
                      "or one ArrayRecord shard directory (keras_electra.data.shards), which does not")
     pre.add_argument("--tfds-data-dir", metavar="DIR", help="TFDS data directory for tfds: corpora")
     pre.add_argument("--vocab", help="vocab.txt (required unless --init, resuming or ArrayRecord shards, whose "
-                     "metadata holds theirs, provide one)")
+                     "metadata holds theirs, provide one); for a scratch run, learn it from the corpus with "
+                     "`keras-electra build-vocab`, so that every embedding row is trained")
     casing = pre.add_mutually_exclusive_group()
     casing.add_argument("--cased", action="store_true",
                         help="keep the case (default: the --vocab's tokenizer.json, as build-vocab writes it, else "
