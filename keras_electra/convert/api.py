@@ -506,16 +506,24 @@ def load_pretraining_pair(
 
 
 def pretraining_config(
-    source: Source, generator_source: Source | None = None, config: Any = None, format: str | None = None
+    source: Source, generator_source: Source | None = None, config: Any = None, format: str | None = None,
+    generator_fraction: float | None = None,
 ) -> ElectraConfig:
     """The `ElectraConfig` to build an `ElectraPretrainer` that `init_pretrainer` can fill from `source`.
 
-    An encoder alone (BERT, keras-hub, HF `ElectraModel`) gives its own config: the
-    generator then gets the default fraction of its size.
+    An encoder alone (BERT, keras-hub, HF `ElectraModel`) gives its own config: the generator
+    starts fresh at `generator_fraction` of its size (default: the config's 1/4). A checkpoint
+    that brings its generator fixes the generator's size, so a fraction is refused there.
     """
     encoder = _encoder_only(source, generator_source, config, format)
     if encoder is not None:
-        return encoder.config
+        if generator_fraction is None:
+            return encoder.config
+        return encoder.config.replace(generator_fraction=generator_fraction, generator_hidden_size=None,
+                                      generator_num_heads=None, generator_intermediate_size=None)
+    if generator_fraction is not None:
+        raise CheckpointError(f"--generator-fraction: {generator_source or source} brings its generator, whose "
+                              "size is fixed; drop the option (it sizes a generator that starts fresh)")
     return pair_checkpoint(source, generator_source, config, format).config
 
 

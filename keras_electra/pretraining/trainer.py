@@ -325,7 +325,8 @@ def model_config(options: PretrainingOptions, tokenizer: ElectraTokenizer | Voca
     if options.init:
         from keras_electra.convert import pretraining_config
 
-        config = pretraining_config(options.init, options.init_generator)
+        config = pretraining_config(options.init, options.init_generator,
+                                    generator_fraction=options.generator_fraction)
         if config.vocab_size != tokenizer.vocabulary_size:
             raise CheckpointError(
                 f"{options.init} has a vocabulary of {config.vocab_size} but the tokenizer has "

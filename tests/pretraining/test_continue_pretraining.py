@@ -77,3 +77,22 @@ def test_pretrain_init_takes_the_fresh_layers_initializer_and_refuses_other_netw
     assert saved["default_initializer"] == "truncated_normal"
     assert main([*common, "--config", "hidden_size=64", "--output", str(tmp_path / "bad")]) == 2
     assert "--config hidden_size: changes the network of a run from scratch only" in capsys.readouterr().err
+
+
+def test_pretrain_init_sizes_a_fresh_generator_and_refuses_a_fraction_for_a_loaded_one(tmp_path, capsys):
+    """--generator-fraction with an encoder-only --init sizes the fresh generator (it was once ignored silently:
+    the generator stayed at 1/4); a checkpoint that brings its generator refuses the option in one line."""
+    config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                     intermediate_size=64, max_position_embeddings=128)
+    bert_dir = save_hf(make_hf(transformers.BertModel, config, seed=5), tmp_path / "bert")
+    common = ["--corpus", str(NOVELS / "Doyle_Hound_1902.txt"), "--steps", "1", "--batch-size", "4",
+              "--seq-length", "32", "--warmup-steps", "0", "--eval-batches", "1"]
+    full = tmp_path / "full-size"
+    assert main(["pretrain", "--init", str(bert_dir), "--generator-fraction", "1.0", *common,
+                 "--output", str(full)]) == 0
+    generator = keras.saving.load_model(full / "generator" / "model.keras")
+    assert generator.backbone.hidden_size == 32 and generator.backbone.num_layers == 2
+    # The run just written brings its generator: continuing it with another fraction is refused before any work.
+    again = tmp_path / "again"
+    assert main(["pretrain", "--init", str(full), "--generator-fraction", "0.5", *common, "--output", str(again)]) == 2
+    assert "--generator-fraction" in capsys.readouterr().err and not again.exists()
