@@ -66,5 +66,6 @@ def main(root: str) -> int:
         print(f"| {label} | " + " | ".join(cells) + f" | {PUBLISHED.get(task, '—')} |")
     return 0
 
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "runs/results"))

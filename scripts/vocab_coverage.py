@@ -16,6 +16,7 @@ with the same vocabulary size. Lines are read as `pretrain` reads them (`iter_se
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 from pathlib import Path
@@ -36,17 +37,10 @@ BATCH_LINES = 4096
 def token_counts(tokenizer, files: list[Path], max_lines: int | None) -> tuple[np.ndarray, int]:
     """Occurrences of every vocabulary id over the corpus, and the number of lines read."""
     counts = np.zeros(tokenizer.vocabulary_size, np.int64)
-    batch: list[str] = []
+    sentences = itertools.islice(iter_sentences(files), max_lines)
     lines = 0
-    for line in iter_sentences(files):
-        batch.append(line)
-        lines += 1
-        if len(batch) == BATCH_LINES or lines == max_lines:
-            counts += np.bincount(tokenizer.tokenize(batch).flat_values.numpy(), minlength=counts.size)
-            batch = []
-        if lines == max_lines:
-            break
-    if batch:
+    while batch := list(itertools.islice(sentences, BATCH_LINES)):
+        lines += len(batch)
         counts += np.bincount(tokenizer.tokenize(batch).flat_values.numpy(), minlength=counts.size)
     return counts, lines
 
