@@ -24,6 +24,8 @@ init_en=${KERAS_ELECTRA_INIT_EN:-saved_models/electra-tiny-novels}
 init_zh=${KERAS_ELECTRA_INIT_ZH:-saved_models/electra-tiny-chinese}
 minilm=${KERAS_ELECTRA_MINILM:-$HOME/.cache/keras_electra/minilm/hf}
 continued=${KERAS_ELECTRA_CONTINUED:-runs/continued-novels}
+real_weights=false
+[[ $start == minilm || $start == continued ]] && real_weights=true
 
 options() {  # options LANGUAGE -> the --init (and recipe) arguments for this start
     case $start in
@@ -42,7 +44,7 @@ options() {  # options LANGUAGE -> the --init (and recipe) arguments for this st
 }
 
 budget() {  # budget TASK -> the real-weight starts' smaller budget (later options win)
-    [[ $start == minilm || $start == continued ]] || return 0
+    $real_weights || return 0
     if [[ $1 == xquad ]]; then echo "--epochs 2"; else echo "--max-train-examples 2000 --epochs 1"; fi
 }
 
@@ -56,8 +58,6 @@ run() {  # run LANGUAGE TASK DATA [options...]
         --quiet "$@" $(budget "$task")
 }
 
-real_weights=false
-[[ $start == minilm || $start == continued ]] && real_weights=true
 for language in $languages; do
     if [[ $language == en ]]; then
         run en sst2 "$data/glue/SST-2" --seq-length 64 --max-train-examples 8000
