@@ -4,6 +4,12 @@
     python scripts/compare_finetune_with_hf.py --tasks sst2 mrpc conll2003 --seeds 0 1 2 \\
         --output compare_finetune.json
 
+or one side per process (a core each), merged afterwards:
+
+    python scripts/compare_finetune_with_hf.py --tasks sst2 --threads 1 --side keras --output keras.json
+    python scripts/compare_finetune_with_hf.py --tasks sst2 --threads 1 --side hf --output hf.json
+    python scripts/compare_finetune_with_hf.py --combine keras.json hf.json --output compare_finetune.json
+
 What is shared, so that only the framework differs:
 - Weights: the MiniLM `BertModel` (~/.cache/keras_electra/minilm/hf) is saved once in ELECTRA layout
   (`ElectraModel`, embedding_size = hidden_size, pooler dropped; every tensor checked equal to the BERT one).
@@ -70,6 +76,7 @@ DEFAULT_DATA = Path(os.environ.get("KERAS_ELECTRA_SHARED_DATA", REPO.parent / "s
 # Task name -> its folder under the shared data.
 TASK_DATA = {"sst2": "glue/SST-2", "mrpc": "glue/MRPC", "conll2003": "conll2003"}
 # Metrics compared per task (the first one selects the best epoch, as keras_electra's registry does).
+TOKEN_TASKS = ("conll2003",)
 TASK_METRICS = {"sst2": ("accuracy",), "mrpc": ("accuracy", "f1"), "conll2003": ("f1", "precision", "recall")}
 IGNORE_INDEX = -100
 HEAD_INITS = ("glorot_uniform", "truncated_normal")
@@ -568,10 +575,14 @@ def train_hf(kind: str, electra_dir: Path, train: dict, dev: dict, dev_examples,
 
 
 # ------------------------------------------------------------------------------------------ keras_electra side
-def run_keras(task: str, init: Path, output: Path, args: argparse.Namespace, env: dict) -> dict[str, Any]:
+def keras_command(task: str, init: Path, output: Path, args: argparse.Namespace) -> list[str]:
+    """The `keras-electra finetune` command of one task with the torch side's recipe. The head: `--head`
+    for sentence tasks; NER has one head per tagger, `--tagging-head huggingface` (dropout + dense, loss
+    averaged over the batch's labelled words), which is `ElectraForTokenClassification`'s."""
+    head = ["--tagging-head", "huggingface"] if task in TOKEN_TASKS else ["--head", args.head]
     command = [sys.executable, "-m", "keras_electra", "finetune", "--task", task,
                "--data", str(args.data / TASK_DATA[task]), "--init", str(init), "--output", str(output),
-               "--head", args.head, "--seq-length", str(args.seq_length[task]), "--epochs", str(args.epochs),
+               *head, "--seq-length", str(args.seq_length[task]), "--epochs", str(args.epochs),
                "--batch-size", str(args.batch_size), "--learning-rate", str(args.lr),
                "--layerwise-lr-decay", str(args.layerwise_decay), "--warmup-fraction", str(args.warmup_fraction),
                "--weight-decay", "0", "--dropout", str(args.dropout), "--seed", str(args.data_seed),
@@ -587,6 +598,11 @@ def run_keras(task: str, init: Path, output: Path, args: argparse.Namespace, env
         command += ["--max-train-examples", str(args.max_train_examples)]
     if args.max_eval_examples:
         command += ["--max-eval-examples", str(args.max_eval_examples)]
+    return command
+
+
+def run_keras(task: str, init: Path, output: Path, args: argparse.Namespace, env: dict) -> dict[str, Any]:
+    command = keras_command(task, init, output, args)
     output.parent.mkdir(parents=True, exist_ok=True)  # finetune makes --output itself
     wall = run_logged(command, output.parent / f"{output.name}.log", env)
     results = json.loads((output / "results.json").read_text())
@@ -609,7 +625,7 @@ def check_keras_recipe(hp: dict, task: str, args: argparse.Namespace) -> None:
                 "learning_rate": args.lr, "layerwise_lr_decay": args.layerwise_decay,
                 "legacy_layerwise_decay": False, "warmup_fraction": args.warmup_fraction, "weight_decay": 0.0,
                 "adam_epsilon": 1e-6, "clip_norm": 1.0, "dropout": args.dropout,
-                "seq_length": args.seq_length[task]}
+                "seq_length": args.seq_length[task], "head": "huggingface" if task in TOKEN_TASKS else args.head}
     for key, value in expected.items():
         if key not in hp or hp[key] != value:
             raise ComparisonError(f"{task}: keras_electra ran with {key}={hp.get(key)!r}, the torch side with "
@@ -628,6 +644,47 @@ def timing(runs: list[dict], examples: int, epochs: int, batch_size: int) -> dic
     fit = statistics.median(r["train_seconds"] for r in runs)
     return {"median_step_seconds": float(step), "train_seconds_per_1000_examples": float(step / batch_size * 1000),
             "fit_seconds": float(fit), "fit_seconds_per_1000_examples": float(fit / max(examples * epochs, 1) * 1000)}
+
+
+def combine(paths: list[Path], output: Path) -> int:
+    """One report from `--side keras` and `--side hf` runs (two processes, a core each): per task, each
+    side's runs from the file that has them, checked to share the model, head, recipe and examples, and
+    the difference printed as a `--side both` run prints it."""
+    from keras_electra.utils.io import write_json
+
+    merged: dict[str, Any] = {"tasks": {}}
+    for path in paths:
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise ComparisonError(f"{path}: not a report of this script ({err})") from err
+        if "tasks" not in report or "recipe" not in report:
+            raise ComparisonError(f"{path}: not a report of this script (no tasks or recipe)")
+        for key in ("model", "head", "versions"):
+            merged.setdefault(key, report[key])
+            if report[key] != merged[key]:
+                raise ComparisonError(f"{path}: {key} {report[key]!r}, another file {merged[key]!r}")
+        for task, entry in report["tasks"].items():
+            target = merged["tasks"].setdefault(task, {
+                **{k: v for k, v in entry.items() if k not in ("keras", "hf", "difference_points")},
+                "recipe": report["recipe"]})
+            for key in ("recipe", "num_examples", "seq_length"):
+                theirs = report["recipe"] if key == "recipe" else entry[key]
+                if theirs != target[key]:
+                    raise ComparisonError(f"{path}: {task} {key} {theirs!r}, another file {target[key]!r}")
+            for side in ("keras", "hf"):
+                if side in entry:
+                    if side in target:
+                        raise ComparisonError(f"{path}: a second {side} run of {task}")
+                    target[side] = entry[side]
+    for task, entry in merged["tasks"].items():
+        if "keras" in entry and "hf" in entry:
+            entry["difference_points"] = {m: 100 * (entry["keras"]["median"][m] - entry["hf"]["median"][m])
+                                          for m in entry["metrics"]}
+        print_task(task, entry, len(entry["recipe"]["seeds"]))
+    write_json(output, merged)
+    print(f"wrote {output}")
+    return 0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -669,6 +726,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
     p.add_argument("--workdir", type=Path, help="keep the converted weights, logs and models here")
     p.add_argument("--output", type=Path, default=Path("compare_finetune_with_hf.json"), help="results JSON")
+    p.add_argument("--combine", type=Path, nargs="+", metavar="JSON",
+                   help="run nothing: merge the reports of --side keras and --side hf runs into --output and "
+                        "print the difference")
     args = p.parse_args(argv)
     lengths = {}
     for item in args.seq_length:
@@ -681,6 +741,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.combine:
+        try:
+            return combine(args.combine, args.output)
+        except ComparisonError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     if args.threads:
         env.update(TF_NUM_INTRAOP_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))

@@ -203,10 +203,10 @@ def test_keras_recipe_mismatch_is_caught(script):
     hp = {"protocol": "paper", "adam_bias_correction": False, "double_unordered": True,
           "default_initializer": "glorot_uniform", "epochs": 1, "batch_size": 32, "learning_rate": 3e-4,
           "layerwise_lr_decay": 0.8, "legacy_layerwise_decay": False, "warmup_fraction": 0.1, "weight_decay": 0.0,
-          "adam_epsilon": 1e-6, "clip_norm": 1.0, "dropout": 0.1, "seq_length": 64}
+          "adam_epsilon": 1e-6, "clip_norm": 1.0, "dropout": 0.1, "seq_length": 64, "head": "huggingface"}
     script.check_keras_recipe(hp, "mrpc", args)
     for key, other in (("adam_bias_correction", True), ("protocol", "best-dev"), ("double_unordered", False),
-                       ("default_initializer", "truncated_normal")):
+                       ("default_initializer", "truncated_normal"), ("head", "electra")):
         with pytest.raises(script.ComparisonError, match=key):
             script.check_keras_recipe({**hp, key: other}, "mrpc", args)
     with pytest.raises(script.ComparisonError, match="double_unordered"):  # SST-2 has one order only
@@ -380,3 +380,53 @@ def test_finetune_steps_equal_transformers_on_minilm(script, tmp_path, monkeypat
         moved += 1
         assert np.abs(ours_update - their_update).max() <= 2e-3 * scale, (key, scale)
     assert moved >= len(names) - 6
+
+
+def _side_report(side: str, accuracies: list[float], **recipe) -> dict:
+    """A report as a `--side keras|hf` run writes it (the fields `combine` reads)."""
+    runs = [{"seed": seed, "dev": {"accuracy": a}} for seed, a in enumerate(accuracies)]
+    timing = {"median_step_seconds": 1.0, "train_seconds_per_1000_examples": 31.25, "fit_seconds": 40.0,
+              "fit_seconds_per_1000_examples": 40.0}
+    return {"model": "minilm", "head": "huggingface", "versions": {"torch": "2", "transformers": "5"},
+            "recipe": {"seeds": [0, 1, 2], "epochs": 1, "max_train_examples": 4000, **recipe},
+            "tasks": {"sst2": {"metric": "accuracy", "metrics": ["accuracy"], "seq_length": 64,
+                               "num_examples": {"train": 4000, "dev": 872},
+                               side: {"runs": runs, "median": {"accuracy": sorted(accuracies)[1]},
+                                      "timing": timing}}}}
+
+
+def test_combine_merges_the_two_sides_and_refuses_a_different_recipe(script, tmp_path, capsys):
+    import json
+
+    keras, hf, other = (tmp_path / f"{n}.json" for n in ("keras", "hf", "other"))
+    keras.write_text(json.dumps(_side_report("keras", [0.80, 0.83, 0.82])))
+    hf.write_text(json.dumps(_side_report("hf", [0.81, 0.84, 0.85])))
+    assert script.main(["--combine", str(keras), str(hf), "--output", str(tmp_path / "both.json")]) == 0
+    merged = json.loads((tmp_path / "both.json").read_text())["tasks"]["sst2"]
+    assert merged["difference_points"]["accuracy"] == pytest.approx(100 * (0.82 - 0.84))
+    assert [r["dev"]["accuracy"] for r in merged["hf"]["runs"]] == [0.81, 0.84, 0.85]
+    assert "difference -2.00 points" in capsys.readouterr().out
+    other.write_text(json.dumps(_side_report("hf", [0.8, 0.8, 0.8], epochs=2)))
+    assert script.main(["--combine", str(keras), str(other), "--output", str(tmp_path / "x.json")]) == 1
+    assert "recipe" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
+    assert script.main(["--combine", str(hf), str(hf), "--output", str(tmp_path / "x.json")]) == 1
+    assert "a second hf run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("task", ["sst2", "conll2003"])
+def test_keras_command_is_one_finetune_takes(script, task, tmp_path):
+    """The finetune command the script runs parses and passes finetune's option checks, with the head
+    transformers uses (NER: --tagging-head, since a token task refuses --head)."""
+    from keras_electra.cli import build_parser
+    from keras_electra.tasks.recipe import FinetuneConfig, check_task_options
+    from keras_electra.tasks.registry import get_task
+
+    args = script.parse_args(["--tasks", task, "--seq-length", "64", "--epochs", "1", "--max-train-examples", "8"])
+    command = script.keras_command(task, tmp_path / "init", tmp_path / "out", args)
+    assert command[1:3] == ["-m", "keras_electra"]
+    parsed = build_parser().parse_args(command[3:])
+    assert (parsed.head, parsed.tagging_head) == ((None, "huggingface") if task == "conll2003" else
+                                                  ("huggingface", None))
+    assert (parsed.seq_length, parsed.epochs, parsed.max_train_examples) == (64, 1, 8)
+    config = FinetuneConfig(task=task, data="", init="", output="", head=parsed.head)
+    check_task_options(config, get_task(task))  # raised for conll2003 when the script passed --head
