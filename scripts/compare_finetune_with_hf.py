@@ -861,6 +861,9 @@ def print_task(task: str, entry: dict, seeds: int) -> None:
             print(f"{task} {name}: {t['train_seconds_per_1000_examples']:.1f} s per 1000 training examples "
                   f"(median step {t['median_step_seconds']:.2f} s); the whole fit with dev scoring "
                   f"{t['fit_seconds']:.0f} s")
+    if "keras" in entry and "hf" in entry:  # the same-run ratio benchmarks/README.md records
+        ratio = entry["keras"]["timing"]["median_step_seconds"] / entry["hf"]["timing"]["median_step_seconds"]
+        print(f"{task} training step, keras_electra / transformers: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -298,11 +298,13 @@ def test_electra_layout_keeps_every_minilm_tensor(script, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not (MINILM / "model.safetensors").is_file(), reason="the MiniLM weights are not fetched")
-def test_finetune_steps_equal_transformers_on_minilm(script, tmp_path, monkeypatch):
+@pytest.mark.parametrize("task, bias_correction", [("sst2", False), ("mrpc", True)])
+def test_finetune_steps_equal_transformers_on_minilm(script, tmp_path, monkeypatch, task, bias_correction):
     """`train_one_seed` (the path of `keras-electra finetune`: its task model, `model.fit`, ElectraAdamW with
     layer-wise multipliers, the schedule, clipping, callbacks) and the script's torch loop, on the real MiniLM
-    weights and real SST-2 rows, dropout 0, the same head numbers and the same batches in the same order
-    (two epochs, dev scoring between them): the loss at every step and every weight's total update agree.
+    weights and real rows (SST-2 sentences; MRPC pairs in both orders, with segment ids, and bias-corrected
+    Adam), dropout 0, the same head numbers and the same batches in the same order (two epochs, dev scoring
+    between them): the loss at every step and every weight's total update agree.
     (It does not catch the old IndexedSlices embedding gradient, Σg² in Adam's v: with that `apply` put
     back it still passes; `test_backends.py::test_adamw_sees_the_dense_gradient_of_a_repeated_token` does.)"""
     import keras
@@ -314,10 +316,13 @@ def test_finetune_steps_equal_transformers_on_minilm(script, tmp_path, monkeypat
 
     batch, length, epochs = 8, 32, 2
     electra_dir = script.electra_layout(MINILM, tmp_path / "electra")
-    spec, data = script.task_data("sst2", _args(train=4 * batch, dev=8))
+    rows_per_example = 2 if task == "mrpc" else 1  # MRPC trains on each pair in both orders
+    spec, data = script.task_data(task, _args(train=4 * batch // rows_per_example, dev=8))
+    assert len(data.train) == 4 * batch
     labels = list(data.labels)
-    config = FinetuneConfig(task="sst2", data="", init=str(electra_dir), output=str(tmp_path / "out"),
+    config = FinetuneConfig(task=task, data="", init=str(electra_dir), output=str(tmp_path / "out"),
                             head="huggingface", dropout=0.0, learning_rate=3e-4, layerwise_lr_decay=0.8,
+                            adam_bias_correction=bias_correction,
                             epochs=epochs, batch_size=batch, seq_length=length, verbose=0)
     model, tokenizer = finetune.build_task_model(config, spec, labels, 0, length)
     hp = resolve_hyperparameters(config, spec, model.backbone)
@@ -345,7 +350,8 @@ def test_finetune_steps_equal_transformers_on_minilm(script, tmp_path, monkeypat
                 value = torch.from_numpy(start[name])
                 params[key].copy_(value.T if transform == "transpose" else value)
     script.check_same_start(hf_model, model)
-    optimizer = script.make_optimizer(hf_model, script.check_multipliers(hf_model, model, 0.8), 3e-4, False)
+    optimizer = script.make_optimizer(hf_model, script.check_multipliers(hf_model, model, 0.8), 3e-4,
+                                      bias_correction)
     total = 4 * epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, script.lr_lambda(total, int(0.1 * total)))
     hf_model.train()
@@ -382,11 +388,11 @@ def test_finetune_steps_equal_transformers_on_minilm(script, tmp_path, monkeypat
     assert moved >= len(names) - 6
 
 
-def _side_report(side: str, accuracies: list[float], **recipe) -> dict:
+def _side_report(side: str, accuracies: list[float], step_seconds: float = 1.0, **recipe) -> dict:
     """A report as a `--side keras|hf` run writes it (the fields `combine` reads)."""
     runs = [{"seed": seed, "dev": {"accuracy": a}} for seed, a in enumerate(accuracies)]
-    timing = {"median_step_seconds": 1.0, "train_seconds_per_1000_examples": 31.25, "fit_seconds": 40.0,
-              "fit_seconds_per_1000_examples": 40.0}
+    timing = {"median_step_seconds": step_seconds, "train_seconds_per_1000_examples": step_seconds / 32 * 1000,
+              "fit_seconds": 40.0, "fit_seconds_per_1000_examples": 40.0}
     return {"model": "minilm", "head": "huggingface", "versions": {"torch": "2", "transformers": "5"},
             "recipe": {"seeds": [0, 1, 2], "epochs": 1, "max_train_examples": 4000, **recipe},
             "tasks": {"sst2": {"metric": "accuracy", "metrics": ["accuracy"], "seq_length": 64,
@@ -399,13 +405,14 @@ def test_combine_merges_the_two_sides_and_refuses_a_different_recipe(script, tmp
     import json
 
     keras, hf, other = (tmp_path / f"{n}.json" for n in ("keras", "hf", "other"))
-    keras.write_text(json.dumps(_side_report("keras", [0.80, 0.83, 0.82])))
-    hf.write_text(json.dumps(_side_report("hf", [0.81, 0.84, 0.85])))
+    keras.write_text(json.dumps(_side_report("keras", [0.80, 0.83, 0.82], step_seconds=1.5)))
+    hf.write_text(json.dumps(_side_report("hf", [0.81, 0.84, 0.85], step_seconds=2.0)))
     assert script.main(["--combine", str(keras), str(hf), "--output", str(tmp_path / "both.json")]) == 0
     merged = json.loads((tmp_path / "both.json").read_text())["tasks"]["sst2"]
     assert merged["difference_points"]["accuracy"] == pytest.approx(100 * (0.82 - 0.84))
     assert [r["dev"]["accuracy"] for r in merged["hf"]["runs"]] == [0.81, 0.84, 0.85]
-    assert "difference -2.00 points" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "difference -2.00 points" in printed and "keras_electra / transformers: 0.75x" in printed
     other.write_text(json.dumps(_side_report("hf", [0.8, 0.8, 0.8], epochs=2)))
     assert script.main(["--combine", str(keras), str(other), "--output", str(tmp_path / "x.json")]) == 1
     assert "recipe" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
