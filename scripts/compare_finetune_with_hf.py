@@ -31,7 +31,8 @@ What is shared, so that only the framework differs:
   pairs are cut with the official `_truncate_seq_pair` rule; NER tags sit on each word's first sub-word.
   Before training, every packed training and dev row (ids, segments, mask, NER labels) is checked equal to
   what keras_electra's preprocessor makes of it.
-- Recipe: sequence length, batch size, epochs, peak LR, warm-up fraction, layer-wise LR decay, dropout 0.1,
+- Recipe: sequence length, batch size, epochs, peak LR, warm-up fraction, layer-wise LR decay, dropout
+  (`--dropout`, default 0.1, in the encoder and the head on both sides),
   the official AdamW (eps 1e-6, no weight decay, no bias correction: a small torch optimizer,
   `OfficialAdamW`, does the same update as keras_electra's `ElectraAdamW`; `--adam-bias-correction` turns
   the correction on on both sides), global-norm clipping 1.0, the same LR schedule
@@ -45,8 +46,12 @@ What is shared, so that only the framework differs:
   init, or the script stops. Scores: accuracy (SST-2, MRPC), F1 of class "1" (MRPC), entity
   micro-F1 with seqeval's default (conlleval) chunking (CoNLL).
 
-Random streams (head init, dropout, shuffling) cannot be shared across frameworks, so each side takes the
-median over its seeds. The difference printed is keras_electra minus transformers, in points.
+Random streams (head init, dropout, shuffling) are each side's own, so each side takes the median over
+its seeds. The difference printed is keras_electra minus transformers, in points. To tell a framework
+difference from the luck of the draw, `--keras-streams head order` gives the torch side keras_electra's
+draws for a seed: `head`, the fresh head's initial numbers (built by `build_task_model` with that seed, as
+`keras-electra finetune` builds it); `order`, the batches of the seed's first shuffle of keras_electra's
+training dataset, the ones its `fit` trains on (sentence tasks, one epoch). Dropout masks stay torch's.
 """
 
 from __future__ import annotations
@@ -80,6 +85,7 @@ TOKEN_TASKS = ("conll2003",)
 TASK_METRICS = {"sst2": ("accuracy",), "mrpc": ("accuracy", "f1"), "conll2003": ("f1", "precision", "recall")}
 IGNORE_INDEX = -100
 HEAD_INITS = ("glorot_uniform", "truncated_normal")
+KERAS_STREAMS = ("head", "order")
 
 
 class ComparisonError(Exception):
@@ -335,7 +341,9 @@ def build_hf_model(kind: str, electra_dir: Path, num_labels: int, head: str, dro
 
     torch.manual_seed(seed)
     cls = ElectraForTokenClassification if kind == "token" else ElectraForSequenceClassification
-    model = cls.from_pretrained(electra_dir, num_labels=num_labels, classifier_dropout=dropout)
+    # `keras-electra finetune --dropout` sets the encoder's dropout too, so the torch side does the same.
+    model = cls.from_pretrained(electra_dir, num_labels=num_labels, classifier_dropout=dropout,
+                                hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     loaded = {k.removeprefix("electra."): v for k, v in model.state_dict().items() if k.startswith("electra.")}
     from safetensors.torch import load_file
 
@@ -446,6 +454,64 @@ def check_same_start(hf_model, keras_model) -> int:
     return len(params)
 
 
+def head_name(key: str) -> tuple[str, str] | None:
+    """keras_electra's checkpoint name of a torch head parameter (`classifier.dense.weight` ->
+    `classifier/dense/kernel`, transposed) and how to move it; None for an encoder parameter."""
+    if not key.startswith("classifier."):
+        return None
+    stem, kind = key.rsplit(".", 1)
+    return (f"{stem.replace('.', '/')}/{'kernel' if kind == 'weight' else 'bias'}",
+            "transpose" if kind == "weight" else "copy")
+
+
+def copy_keras_head(hf_model, keras_model) -> int:
+    """Give the torch model's fresh head keras_electra's initial numbers; the number of tensors copied."""
+    import keras
+    import numpy as np
+    import torch
+
+    ours = keras_model.head_weights()
+    params = {k: v for k, v in hf_model.named_parameters() if head_name(k) is not None}
+    if len(params) != len(ours):
+        raise ComparisonError(f"the torch head has {len(params)} tensors, keras_electra's {len(ours)}")
+    values = {}
+    for key, param in params.items():  # every tensor checked before any is copied
+        name, move = head_name(key)
+        if name not in ours:
+            raise ComparisonError(f"torch head parameter {key} has no keras_electra counterpart {name}")
+        value = np.asarray(keras.ops.convert_to_numpy(ours[name]))
+        values[key] = np.ascontiguousarray(value.T if move == "transpose" else value)
+        if values[key].shape != tuple(param.shape):
+            raise ComparisonError(f"{key}: shape {tuple(param.shape)} here, {values[key].shape} in keras_electra")
+    with torch.no_grad():
+        for key, param in params.items():
+            param.copy_(torch.from_numpy(values[key]))
+    return len(params)
+
+
+def keras_batches(spec, keras_model, examples, batch_size: int, seed: int, hf_train: dict) -> list[dict]:
+    """The batches keras_electra's first epoch trains on for `seed` (the first pass over the shuffled dataset
+    `train_one_seed` builds right after `build_task_model` set the seed), as torch inputs. Each row is
+    checked to be one of the rows the torch side packed."""
+    import numpy as np
+
+    if spec.runner.kind == "token":
+        raise ComparisonError("--keras-streams order: sentence tasks only")
+    packed = {row.tobytes() for row in np.concatenate(
+        [hf_train["input_ids"], hf_train["token_type_ids"], hf_train["labels"][:, None]], axis=1)}
+    batches = []
+    for x, y in spec.runner.train_dataset(keras_model, examples, batch_size, seed):
+        batch = {"input_ids": x["token_ids"].numpy().astype(np.int64),
+                 "token_type_ids": x["segment_ids"].numpy().astype(np.int64),
+                 "attention_mask": x["padding_mask"].numpy().astype(np.int64),
+                 "labels": y.numpy().astype(np.int64)}
+        rows = np.concatenate([batch["input_ids"], batch["token_type_ids"], batch["labels"][:, None]], axis=1)
+        if any(row.astype(hf_train["input_ids"].dtype).tobytes() not in packed for row in rows):
+            raise ComparisonError("a keras_electra training row is not among the torch side's rows")
+        batches.append(batch)
+    return batches
+
+
 def check_multipliers(hf_model, keras_model, decay: float) -> dict[str, float]:
     """Each torch parameter's multiplier equals keras_electra's for the same weight (by checkpoint name)."""
     from keras_electra.convert.huggingface import hf_to_canonical
@@ -519,12 +585,17 @@ def predict_logits(model, data: dict, batch_size: int):
 
 
 def train_hf(kind: str, electra_dir: Path, train: dict, dev: dict, dev_examples, labels: list[str], metric: str,
-             seed: int, args: argparse.Namespace, keras_model=None) -> dict[str, Any]:
+             seed: int, args: argparse.Namespace, keras_model=None, batches: list[dict] | None = None
+             ) -> dict[str, Any]:
+    """One seed on the torch side; `batches` (keras_electra's, `--keras-streams order`) replace its own
+    shuffle, and with `--keras-streams head` the head starts from `keras_model`'s numbers."""
     import torch
 
     model = build_hf_model(kind, electra_dir, len(labels), args.head, args.dropout, seed, args.head_init)
     if keras_model is not None:
         check_same_start(model, keras_model)
+    if "head" in args.keras_streams:
+        copy_keras_head(model, keras_model)
     multipliers = (check_multipliers(model, keras_model, args.layerwise_decay) if keras_model is not None else
                    {k: torch_multiplier(k, model.config.num_hidden_layers, args.layerwise_decay)
                     for k, _ in model.named_parameters()})
@@ -533,6 +604,8 @@ def train_hf(kind: str, electra_dir: Path, train: dict, dev: dict, dev_examples,
     drop_last = n >= args.batch_size  # as keras_electra: a last partial batch only when there is no full one
     steps_per_epoch = n // args.batch_size if drop_last else 1
     total = steps_per_epoch * args.epochs
+    if batches is not None and len(batches) != total:
+        raise ComparisonError(f"keras_electra makes {len(batches)} batches, the torch side {total} steps")
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(total, int(args.warmup_fraction * total)))
     generator = torch.Generator().manual_seed(seed)
     tensors = {k: torch.from_numpy(train[k]) for k in ("input_ids", "token_type_ids", "attention_mask", "labels")}
@@ -545,8 +618,12 @@ def train_hf(kind: str, electra_dir: Path, train: dict, dev: dict, dev_examples,
         losses = []
         for step in range(steps_per_epoch):
             step_start = time.perf_counter()
-            rows = order[step * args.batch_size:(step + 1) * args.batch_size]
-            loss = model(**{k: v[rows] for k, v in tensors.items()}).loss
+            if batches is not None:
+                inputs = {k: torch.from_numpy(v) for k, v in batches[step].items()}
+            else:
+                inputs = {k: v[order[step * args.batch_size:(step + 1) * args.batch_size]]
+                          for k, v in tensors.items()}
+            loss = model(**inputs).loss
             loss.backward()
             losses.append(loss.item())
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -575,11 +652,16 @@ def train_hf(kind: str, electra_dir: Path, train: dict, dev: dict, dev_examples,
 
 
 # ------------------------------------------------------------------------------------------ keras_electra side
+def keras_head(task: str, args: argparse.Namespace) -> str:
+    """keras_electra's head for `task`: `--head` for sentence tasks; for NER always `huggingface`."""
+    return "huggingface" if task in TOKEN_TASKS else args.head
+
+
 def keras_command(task: str, init: Path, output: Path, args: argparse.Namespace) -> list[str]:
     """The `keras-electra finetune` command of one task with the torch side's recipe. The head: `--head`
     for sentence tasks; NER has one head per tagger, `--tagging-head huggingface` (dropout + dense, loss
     averaged over the batch's labelled words), which is `ElectraForTokenClassification`'s."""
-    head = ["--tagging-head", "huggingface"] if task in TOKEN_TASKS else ["--head", args.head]
+    head = ["--tagging-head" if task in TOKEN_TASKS else "--head", keras_head(task, args)]
     command = [sys.executable, "-m", "keras_electra", "finetune", "--task", task,
                "--data", str(args.data / TASK_DATA[task]), "--init", str(init), "--output", str(output),
                *head, "--seq-length", str(args.seq_length[task]), "--epochs", str(args.epochs),
@@ -625,7 +707,7 @@ def check_keras_recipe(hp: dict, task: str, args: argparse.Namespace) -> None:
                 "learning_rate": args.lr, "layerwise_lr_decay": args.layerwise_decay,
                 "legacy_layerwise_decay": False, "warmup_fraction": args.warmup_fraction, "weight_decay": 0.0,
                 "adam_epsilon": 1e-6, "clip_norm": 1.0, "dropout": args.dropout,
-                "seq_length": args.seq_length[task], "head": "huggingface" if task in TOKEN_TASKS else args.head}
+                "seq_length": args.seq_length[task], "head": keras_head(task, args)}
     for key, value in expected.items():
         if key not in hp or hp[key] != value:
             raise ComparisonError(f"{task}: keras_electra ran with {key}={hp.get(key)!r}, the torch side with "
@@ -635,6 +717,11 @@ def check_keras_recipe(hp: dict, task: str, args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------------------------------- summary
 def medians(runs: list[dict], metrics: tuple[str, ...]) -> dict[str, float]:
     return {m: float(statistics.median(r["dev"][m] for r in runs)) for m in metrics if all(m in r["dev"] for r in runs)}
+
+
+def difference_points(entry: dict) -> dict[str, float]:
+    """keras_electra's median minus transformers', in points, per metric."""
+    return {m: 100 * (entry["keras"]["median"][m] - entry["hf"]["median"][m]) for m in entry["metrics"]}
 
 
 def timing(runs: list[dict], examples: int, epochs: int, batch_size: int) -> dict[str, float]:
@@ -679,8 +766,7 @@ def combine(paths: list[Path], output: Path) -> int:
                     target[side] = entry[side]
     for task, entry in merged["tasks"].items():
         if "keras" in entry and "hf" in entry:
-            entry["difference_points"] = {m: 100 * (entry["keras"]["median"][m] - entry["hf"]["median"][m])
-                                          for m in entry["metrics"]}
+            entry["difference_points"] = difference_points(entry)
         print_task(task, entry, len(entry["recipe"]["seeds"]))
     write_json(output, merged)
     print(f"wrote {output}")
@@ -716,10 +802,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--head-init", choices=HEAD_INITS, default="glorot_uniform",
                    help="init of the paper's head and the NER head on both sides: glorot_uniform (default, "
                         "official) or truncated_normal; ElectraClassificationHead is always truncated normal")
-    p.add_argument("--dropout", type=float, default=0.1, help="head dropout (the encoder keeps its config's 0.1)")
+    p.add_argument("--dropout", type=float, default=0.1,
+                   help="dropout of the encoder and the head on both sides (keras-electra finetune's --dropout)")
     p.add_argument("--head", choices=("huggingface", "electra"), default="huggingface",
                    help="classification head on both sides: ElectraForSequenceClassification's (default) "
                         "or the paper's dropout + dense")
+    p.add_argument("--keras-streams", nargs="+", choices=KERAS_STREAMS, default=[], metavar="STREAM",
+                   help="give the torch side keras_electra's random draws for each seed: head (the fresh "
+                        "head's initial numbers), order (its first epoch's batches; sentence tasks, --epochs 1). "
+                        "Dropout stays torch's. Default: none, each side its own")
     p.add_argument("--threads", type=int, help="CPU threads for each side (torch, TensorFlow); default: all")
     p.add_argument("--side", choices=("both", "keras", "hf"), default="both", help="run one side only")
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="Hugging Face BERT directory (MiniLM)")
@@ -736,6 +827,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         for name in ([task] if task else args.tasks):
             lengths[name] = int(value)
     args.seq_length = {t: lengths.get(t, 128) for t in args.tasks}
+    if "order" in args.keras_streams and args.epochs != 1:
+        p.error("--keras-streams order replays one epoch (Keras' fit reshuffles on its own schedule): --epochs 1")
     return args
 
 
@@ -823,22 +916,25 @@ def compare(args: argparse.Namespace, workdir: Path, env: dict, torch_version: s
         if args.side in ("both", "hf"):
             config = FinetuneConfig(task=task, data="", init=str(keras_dir), output="", head=args.head,
                                     dropout=args.dropout, default_initializer=args.head_init)
-            keras_model, _ = build_task_model(config, spec, labels, 0, length)  # only for its LR multipliers
             runs = []
             for seed in args.seeds:
+                # For its LR multipliers, and with --keras-streams the draws `keras-electra finetune` makes
+                # for this seed.
+                keras_model, _ = build_task_model(config, spec, labels, seed, length)
+                batches = (keras_batches(spec, keras_model, data.train, args.batch_size, seed, hf_train)
+                           if "order" in args.keras_streams else None)
                 runs.append(train_hf(kind, electra_dir, hf_train, hf_dev, data.dev, labels, spec.metric, seed, args,
-                                     keras_model))
+                                     keras_model, batches))
                 print(f"  transformers seed {seed}: {runs[-1]['dev']}, training loss by epoch "
                       f"{[round(x, 4) for x in runs[-1]['train_loss']]} ({runs[-1]['train_seconds']:.0f} s)")
             del keras_model
-            entry["hf"] = {"runs": runs}
+            entry["hf"] = {"runs": runs, "keras_streams": list(args.keras_streams)}
         for side in ("keras", "hf"):
             if side in entry:
                 entry[side]["median"] = medians(entry[side]["runs"], metrics)
                 entry[side]["timing"] = timing(entry[side]["runs"], len(data.train), args.epochs, args.batch_size)
         if "keras" in entry and "hf" in entry:
-            entry["difference_points"] = {m: 100 * (entry["keras"]["median"][m] - entry["hf"]["median"][m])
-                                          for m in metrics}
+            entry["difference_points"] = difference_points(entry)
         report["tasks"][task] = entry
         print_task(task, entry, len(args.seeds))
     write_json(args.output, report)
@@ -846,10 +942,15 @@ def compare(args: argparse.Namespace, workdir: Path, env: dict, torch_version: s
     return 0
 
 
+def hf_name(entry: dict) -> str:
+    streams = entry.get("hf", {}).get("keras_streams")
+    return f"transformers (keras_electra's {' and '.join(streams)})" if streams else "transformers"
+
+
 def print_task(task: str, entry: dict, seeds: int) -> None:
     for metric in entry["metrics"]:
         parts = [f"{task} dev {metric} (median of {seeds} seed{'s' if seeds > 1 else ''}):"]
-        for side, name in (("keras", "keras_electra"), ("hf", "transformers")):
+        for side, name in (("keras", "keras_electra"), ("hf", hf_name(entry))):
             if side in entry:
                 parts.append(f"{name} {100 * entry[side]['median'][metric]:.2f}")
         if "difference_points" in entry:

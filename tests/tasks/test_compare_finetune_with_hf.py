@@ -243,6 +243,73 @@ def test_same_start_is_checked_tensor_by_tensor(script):
         script.check_same_start(hf_model, keras_model)
 
 
+@pytest.mark.parametrize("kind,head,tensors", [("classification", "huggingface", 4),
+                                                ("classification", "electra", 2), ("token", "huggingface", 2)])
+def test_keras_head_numbers_are_copied_into_torch(script, kind, head, tensors):
+    """--keras-streams head: every torch head tensor gets keras_electra's initial number of the same name."""
+    import keras
+    import torch
+    import transformers
+
+    from keras_electra.tasks.registry import runners
+
+    backbone, tokenizer, hf_config = _tiny_electra()
+    keras_model = runners()[kind].build_model(backbone, tokenizer, 16, ["a", "b", "c"], {"head": head})
+    cls = transformers.ElectraForTokenClassification if kind == "token" else \
+        transformers.ElectraForSequenceClassification
+    hf_model = cls(hf_config)
+    if kind != "token" and head == "electra":
+        hf_model.classifier = script.paper_head(32, 3, 0.1)
+    assert script.copy_keras_head(hf_model, keras_model) == tensors
+    ours = keras_model.head_weights()
+    for key, param in hf_model.named_parameters():
+        if key.startswith("classifier."):
+            name, move = script.head_name(key)
+            value = np.asarray(keras.ops.convert_to_numpy(ours[name]))
+            assert np.array_equal(param.detach().numpy(), value.T if move == "transpose" else value), key
+    assert script.head_name("electra.encoder.layer.0.output.dense.weight") is None
+    hf_config.num_labels = 5  # another label count: refused before anything is copied
+    other = cls(hf_config)
+    if kind != "token" and head == "electra":
+        other.classifier = script.paper_head(32, 5, 0.1)
+    before = {k: v.detach().clone() for k, v in other.named_parameters()}
+    with pytest.raises(script.ComparisonError, match="shape"):
+        script.copy_keras_head(other, keras_model)
+    assert all(torch.equal(before[k], v) for k, v in other.named_parameters())
+
+
+def test_keras_batches_are_the_seeds_shuffle_of_the_packed_rows(script, tokenizers):
+    """--keras-streams order: the batches of keras_electra's training dataset for the seed (its first pass),
+    every row one the torch side packed; another seed, another order; NER and --epochs 2 refused."""
+    from keras_electra.tasks import finetune
+    from keras_electra.tasks.recipe import FinetuneConfig
+
+    _, theirs = tokenizers
+    spec, data = script.task_data("mrpc", _args(train=24, dev=8))
+    labels = list(data.labels)
+    hf_train = script.encode("classification", theirs, data.train, 32, labels)
+    orders = []
+    for seed in (0, 0, 1):
+        config = FinetuneConfig(task="mrpc", data="", init="random", output="", preset="tiny", seq_length=32,
+                                vocab=str(VOCAB_UNCASED))
+        model, _ = finetune.build_task_model(config, spec, labels, seed, 32)
+        batches = script.keras_batches(spec, model, data.train, 8, seed, hf_train)
+        assert len(batches) == 48 // 8 and all(b["input_ids"].shape == (8, 32) for b in batches)
+        expected = [x["token_ids"].numpy() for x, _ in spec.runner.train_dataset(model, data.train, 8, seed)]
+        assert all(np.array_equal(b["input_ids"], e) for b, e in zip(batches, expected))
+        orders.append(np.concatenate([b["input_ids"] for b in batches]))
+    assert np.array_equal(orders[0], orders[1]) and not np.array_equal(orders[0], orders[2])
+    assert sorted(map(bytes, orders[0])) == sorted(map(bytes, hf_train["input_ids"].astype(orders[0].dtype)))
+    hf_train["input_ids"][:, 1] += 1  # rows keras_electra does not make
+    with pytest.raises(script.ComparisonError, match="not among"):
+        script.keras_batches(spec, model, data.train, 8, 0, hf_train)
+    with pytest.raises(SystemExit):
+        script.parse_args(["--tasks", "mrpc", "--keras-streams", "order", "--epochs", "2"])
+    token_spec, token_data = script.task_data("conll2003", _args(train=8, dev=8))
+    with pytest.raises(script.ComparisonError, match="sentence tasks"):
+        script.keras_batches(token_spec, model, token_data.train, 8, 0, hf_train)
+
+
 @pytest.mark.parametrize("protocol", ["paper", pytest.param("best-dev", marks=pytest.mark.slow)])
 def test_hf_side_keeps_the_last_epoch_under_the_paper_protocol(script, tokenizers, tmp_path, protocol):
     """A tiny transformers model trained for 3 epochs: the paper protocol reports the last epoch."""
@@ -336,19 +403,12 @@ def test_finetune_steps_equal_transformers_on_minilm(script, tmp_path, monkeypat
     batches = [list(runner.train_dataset(model, data.train, batch, 0))] * epochs
 
     hf_model = script.build_hf_model("classification", electra_dir, len(labels), "huggingface", 0.0, seed=0)
-    for module in hf_model.modules():  # the encoder's dropout too (its config says 0.1)
-        if isinstance(module, torch.nn.Dropout):
-            module.p = 0.0
+    dropouts = [m.p for m in hf_model.modules() if isinstance(m, torch.nn.Dropout)]
+    assert len(dropouts) > 12 and set(dropouts) == {0.0}  # --dropout reaches the encoder, as in finetune
     params = dict(hf_model.named_parameters())
     ndim = {k: v.ndim for k, v in params.items()}
-    names = {key: (f"classifier/{key.split('.')[1]}/{'kernel' if key.endswith('weight') else 'bias'}",
-                   "transpose" if key.endswith("weight") else "copy") if key.startswith("classifier.")
-             else hf_to_canonical(key, False, ndim) for key in params}
-    with torch.no_grad():
-        for key, (name, transform) in names.items():
-            if key.startswith("classifier."):  # our fresh head's numbers
-                value = torch.from_numpy(start[name])
-                params[key].copy_(value.T if transform == "transpose" else value)
+    names = {key: script.head_name(key) or hf_to_canonical(key, False, ndim) for key in params}
+    assert script.copy_keras_head(hf_model, model) == 4  # our fresh head's numbers
     script.check_same_start(hf_model, model)
     optimizer = script.make_optimizer(hf_model, script.check_multipliers(hf_model, model, 0.8), 3e-4,
                                       bias_correction)
@@ -437,3 +497,24 @@ def test_keras_command_is_one_finetune_takes(script, task, tmp_path):
     assert (parsed.seq_length, parsed.epochs, parsed.max_train_examples) == (64, 1, 8)
     config = FinetuneConfig(task=task, data="", init="", output="", head=parsed.head)
     check_task_options(config, get_task(task))  # raised for conll2003 when the script passed --head
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (MINILM / "model.safetensors").is_file(), reason="the MiniLM weights are not fetched")
+def test_keras_streams_replay_what_the_finetune_cli_draws(script, tmp_path):
+    """`--keras-streams head order` across processes: `keras-electra finetune` (a subprocess) and the torch
+    loop given its seed's head numbers and batches, dropout 0, train to the same loss on MiniLM (MRPC pairs,
+    8 steps); with the torch side's own head the loss differs, so the head stream is really replayed."""
+    import json
+
+    common = ["--tasks", "mrpc", "--seeds", "0", "--max-train-examples", "64", "--max-eval-examples", "16",
+              "--seq-length", "32", "--epochs", "1", "--batch-size", "16", "--adam-bias-correction",
+              "--dropout", "0", "--workdir", str(tmp_path / "work")]
+    assert script.main([*common, "--keras-streams", "head", "order", "--output", str(tmp_path / "both.json")]) == 0
+    entry = json.loads((tmp_path / "both.json").read_text())["tasks"]["mrpc"]
+    ours, replayed = entry["keras"]["runs"][0], entry["hf"]["runs"][0]
+    assert entry["hf"]["keras_streams"] == ["head", "order"] and ours["steps_per_epoch"] == 8
+    assert replayed["train_loss"][0] == pytest.approx(ours["train_loss"][0], rel=1e-5)
+    assert script.main([*common, "--side", "hf", "--keras-streams", "order", "--output", str(tmp_path / "o.json")]) == 0
+    own_head = json.loads((tmp_path / "o.json").read_text())["tasks"]["mrpc"]["hf"]["runs"][0]
+    assert abs(own_head["train_loss"][0] - ours["train_loss"][0]) > 1e-3
